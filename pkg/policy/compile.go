@@ -1,0 +1,98 @@
+package policy
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"egress.io/egress/api/v1alpha1"
+)
+
+// Problem is an invalid target that Compile skipped.
+type Problem struct {
+	RuleSet string // "namespace/name"
+	Index   int    // position in spec.targets
+	Target  string // as written
+	Err     error
+}
+
+// Error returns e.g. `shop/deps: target 3 "*.:443": empty suffix after "*."`.
+func (p Problem) Error() string {
+	return fmt.Sprintf("%s: target %d %q: %v", p.RuleSet, p.Index, p.Target, p.Err)
+}
+
+// Unwrap returns the parse error.
+func (p Problem) Unwrap() error { return p.Err }
+
+// Compile builds the Matcher for the union of the targets of sets (already selected for one pod). Invalid
+// targets are skipped and returned as problems: they never widen access. If any set is in Audit mode, the
+// matcher audits instead of denying. Rule sets are taken in namespace/name order, so when several targets
+// allow the same destination the reported one does not depend on the order sets arrived in.
+func Compile(sets []v1alpha1.EgressRuleSet) (*Matcher, []Problem) {
+	ordered := make([]*v1alpha1.EgressRuleSet, len(sets))
+	for i := range sets {
+		ordered[i] = &sets[i]
+	}
+	slices.SortFunc(ordered, func(a, b *v1alpha1.EgressRuleSet) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+
+	b := newBuilder()
+	var problems []Problem
+	for _, set := range ordered {
+		name := ruleSetName(set)
+		if set.Spec.Mode == v1alpha1.ModeAudit && !b.m.audit {
+			b.m.audit, b.m.auditRuleSet = true, name
+		}
+		for i, raw := range set.Spec.Targets {
+			t, err := ParseTarget(string(raw))
+			if err != nil {
+				problems = append(problems, Problem{RuleSet: name, Index: i, Target: string(raw), Err: err})
+				continue
+			}
+			b.add(t, name)
+		}
+	}
+	return b.build(), problems
+}
+
+type builder struct {
+	m        *Matcher
+	prefixes [2]map[netip.Prefix][]rule // by family: 0 IPv4, 1 IPv6
+}
+
+func newBuilder() *builder {
+	return &builder{
+		m: &Matcher{
+			exact:    map[string][]rule{},
+			wildcard: map[string][]rule{},
+		},
+		prefixes: [2]map[netip.Prefix][]rule{{}, {}},
+	}
+}
+
+func (b *builder) add(t Target, ruleSet string) {
+	r := rule{ports: t.Ports, target: t.String(), ruleSet: ruleSet}
+	b.m.targets++
+	switch t.Kind {
+	case KindExact:
+		b.m.exact[t.Host] = append(b.m.exact[t.Host], r)
+	case KindWildcard:
+		b.m.wildcard[t.Host] = append(b.m.wildcard[t.Host], r)
+	case KindAnyHost:
+		b.m.anyHost = append(b.m.anyHost, r)
+	case KindCIDR:
+		family := 0
+		if t.Prefix.Addr().Is6() {
+			family = 1
+		}
+		b.prefixes[family][t.Prefix] = append(b.prefixes[family][t.Prefix], r)
+	}
+}
+
+func (b *builder) build() *Matcher {
+	b.m.v4 = newPrefixTable(b.prefixes[0])
+	b.m.v6 = newPrefixTable(b.prefixes[1])
+	return b.m
+}

@@ -1,0 +1,90 @@
+package policy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// reloadDebounce coalesces the burst of events one save produces (truncate, write, chmod, rename).
+const reloadDebounce = 50 * time.Millisecond
+
+// FileSource is a Source that loads a rules file (see LoadRuleSets) and reloads it whenever it changes. It
+// watches the file's directory, so editors that replace the file by rename and Kubernetes ConfigMap volumes
+// (which swap a symlink) are followed. A load that fails is reported to the sink and changes nothing.
+type FileSource struct {
+	Path   string
+	Logger *slog.Logger
+}
+
+// Run loads the file, then reloads it on every change until ctx is done.
+func (s *FileSource) Run(ctx context.Context, sink Sink) error {
+	logger := s.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	watcher, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watching rules file %s: %w", s.Path, err)
+	}
+	defer watcher.Close()
+	dir := filepath.Dir(s.Path)
+	if err := watcher.Add(dir); err != nil {
+		return fmt.Errorf("watching directory %s of rules file: %w", dir, err)
+	}
+
+	var lastHash [sha256.Size]byte
+	loaded := false
+	reload := func() {
+		data, err := os.ReadFile(s.Path)
+		if err != nil {
+			logger.Error("rules file not loaded", "file", s.Path, "error", err)
+			sink.Failed(fmt.Errorf("reading rules file: %w", err))
+			return
+		}
+		hash := sha256.Sum256(data)
+		if loaded && hash == lastHash {
+			return
+		}
+		sets, err := LoadRuleSets(bytes.NewReader(data), s.Path)
+		if err != nil {
+			logger.Error("rules file rejected; keeping the last good rules", "file", s.Path, "error", err)
+			sink.Failed(err)
+			return
+		}
+		lastHash, loaded = hash, true
+		logger.Info("rules file loaded", "file", s.Path, "rule_sets", len(sets))
+		sink.Update(sets)
+	}
+	reload()
+
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case event, ok := <-watcher.Events:
+			if !ok {
+				return nil
+			}
+			if event.Op != fsnotify.Chmod || filepath.Clean(event.Name) == filepath.Clean(s.Path) {
+				timer.Reset(reloadDebounce)
+			}
+		case err, ok := <-watcher.Errors:
+			if !ok {
+				return nil
+			}
+			logger.Warn("rules file watch error", "file", s.Path, "error", err)
+		case <-timer.C:
+			reload()
+		}
+	}
+}

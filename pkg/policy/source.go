@@ -1,0 +1,21 @@
+package policy
+
+import (
+	"context"
+
+	"egress.io/egress/api/v1alpha1"
+)
+
+// Sink receives what a Source loads.
+type Sink interface {
+	// Update is called with the complete, unselected list of rule sets after the first successful load and
+	// after every successful change.
+	Update(sets []v1alpha1.EgressRuleSet)
+	// Failed is called when a load or sync fails; the sink keeps the last good set.
+	Failed(err error)
+}
+
+// Source delivers rule sets to a Sink until its context is done.
+type Source interface {
+	Run(ctx context.Context, sink Sink) error
+}
