@@ -1,0 +1,214 @@
+package sidecar
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/sidecar/dnsproxy"
+)
+
+// Names of the command-line flags that set Config fields (without dashes). Validate names them, and
+// cmd/egress-sidecar defines them, each also read from EGRESS_<NAME> (upper case, '-' as '_').
+const (
+	FlagCapturePort           = "capture-port"
+	FlagDNSPort               = "dns-port"
+	FlagListenAddrs           = "listen-addrs"
+	FlagAdminAddr             = "admin-addr"
+	FlagSniffTimeout          = "sniff-timeout"
+	FlagSniffBytes            = "sniff-bytes"
+	FlagServerFirstPorts      = "server-first-ports"
+	FlagConnectTimeout        = "connect-timeout"
+	FlagTLSHandshakeTimeout   = "tls-handshake-timeout"
+	FlagResponseHeaderTimeout = "response-header-timeout"
+	FlagIdleTimeout           = "idle-timeout"
+	FlagCABundle              = "ca-bundle"
+	FlagUpstreamDNS           = "upstream-dns"
+	FlagDNSTimeout            = "dns-timeout"
+	FlagLocalSuffix           = "local-suffix"
+	FlagDenyCIDRs             = "deny-cidrs"
+	FlagMaxHostLabels         = "max-host-labels"
+	FlagLogAllowed            = "log-allowed"
+	FlagDecisionsBuffer       = "decisions-buffer"
+	FlagDrainTimeout          = "drain-timeout"
+	FlagGlobalNamespace       = "global-namespace"
+	FlagPodNamespace          = "pod-namespace"
+)
+
+// DefaultServerFirstPorts are the ports of protocols where the server speaks first, so waiting for the
+// client's first bytes would only delay them: FTP 21, SSH 22, SMTP 25, POP3 110, IMAP 143, SMTP
+// submission 587 and MySQL 3306. (PostgreSQL, 5432, is client-first.)
+var DefaultServerFirstPorts = []uint16{21, 22, 25, 110, 143, 587, 3306}
+
+// Config is the data path's configuration. It names no UID: which traffic reaches the sidecar is decided by
+// egress-init's rules. Start from DefaultConfig.
+type Config struct {
+	// CapturePort is where redirected TCP is accepted (--capture-port).
+	CapturePort uint16
+	// DNSPort is where the DNS proxy serves UDP and TCP (--dns-port).
+	DNSPort uint16
+	// ListenAddrs are the addresses the capture listener and the DNS proxy bind (--listen-addrs). An IPv6
+	// address that cannot be bound because the pod has no IPv6 is skipped with a warning.
+	ListenAddrs []netip.Addr
+	// AdminAddr is host:port of the admin server: /metrics, /ready, /live, /debug/decisions (--admin-addr).
+	AdminAddr string
+	// SniffTimeout bounds the wait for the client's first bytes; a client that sends too little in time is
+	// treated as opaque TCP (--sniff-timeout).
+	SniffTimeout time.Duration
+	// SniffBytes bounds what is read before deciding the protocol (--sniff-bytes).
+	SniffBytes int
+	// ServerFirstPorts are destination ports that are not sniffed: they go straight to opaque TCP
+	// (--server-first-ports).
+	ServerFirstPorts []uint16
+	// ConnectTimeout bounds one TCP connection attempt to an upstream (--connect-timeout).
+	ConnectTimeout time.Duration
+	// TLSHandshakeTimeout bounds the TLS handshake of TLS origination (--tls-handshake-timeout).
+	TLSHandshakeTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for an upstream's response headers once the request is sent;
+	// 0 waits as long as the client does (--response-header-timeout).
+	ResponseHeaderTimeout time.Duration
+	// IdleTimeout closes idle keep-alive connections, from apps and to upstreams (--idle-timeout).
+	IdleTimeout time.Duration
+	// CABundle is a PEM file of extra roots trusted for TLS origination, besides the system roots
+	// (--ca-bundle).
+	CABundle string
+	// UpstreamDNS are host:port addresses of the real resolvers; empty reads /etc/resolv.conf
+	// (--upstream-dns).
+	UpstreamDNS []string
+	// DNSTimeout bounds one query to one upstream resolver (--dns-timeout).
+	DNSTimeout time.Duration
+	// LocalSuffix is the suffix that asks for TLS origination: http://NAME.<suffix>/ (--local-suffix).
+	LocalSuffix string
+	// DenyCIDRs are denied for resolved names in addition to DefaultDeniedPrefixes, e.g. the cluster's pod
+	// and service CIDRs (--deny-cidrs).
+	DenyCIDRs []netip.Prefix
+	// MaxHostLabels bounds the host label values of metrics beyond the hosts named in targets
+	// (--max-host-labels).
+	MaxHostLabels int
+	// LogAllowed logs allowed decisions too, not just denials and audits (--log-allowed).
+	LogAllowed bool
+	// DecisionsBuffer is how many recent decisions /debug/decisions keeps (--decisions-buffer).
+	DecisionsBuffer int
+	// DrainTimeout bounds how long open connections may finish after a shutdown starts (--drain-timeout).
+	DrainTimeout time.Duration
+	// Pod is the pod whose rule sets apply (its namespace from --pod-namespace, labels from
+	// --pod-labels-file). Rule sets without a namespace (as in a rules file) always count as the pod's.
+	Pod policy.Pod
+	// GlobalNamespace holds rule sets that apply to pods of every namespace (--global-namespace).
+	GlobalNamespace string
+}
+
+// DefaultConfig returns the configuration the sidecar runs with when no flag is given.
+func DefaultConfig() Config {
+	return Config{
+		CapturePort:           redirect.DefaultCapturePort,
+		DNSPort:               redirect.DefaultDNSPort,
+		ListenAddrs:           []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")},
+		AdminAddr:             "0.0.0.0:15020",
+		SniffTimeout:          500 * time.Millisecond,
+		SniffBytes:            16 << 10,
+		ServerFirstPorts:      append([]uint16(nil), DefaultServerFirstPorts...),
+		ConnectTimeout:        5 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 0,
+		IdleTimeout:           90 * time.Second,
+		DNSTimeout:            dnsproxy.DefaultTimeout,
+		LocalSuffix:           dnsproxy.DefaultLocalSuffix,
+		MaxHostLabels:         100,
+		DecisionsBuffer:       256,
+		DrainTimeout:          10 * time.Second,
+		GlobalNamespace:       "egress-system",
+	}
+}
+
+// Validate reports every problem of c, each naming the flag at fault.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(flag string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if c.CapturePort == 0 {
+		bad(FlagCapturePort, "must be from 1 to 65535")
+	}
+	switch {
+	case c.DNSPort == 0:
+		bad(FlagDNSPort, "must be from 1 to 65535")
+	case c.DNSPort == c.CapturePort:
+		bad(FlagDNSPort, "%d is also --%s", c.DNSPort, FlagCapturePort)
+	}
+	if len(c.ListenAddrs) == 0 {
+		bad(FlagListenAddrs, "at least one address is required")
+	}
+	for _, a := range c.ListenAddrs {
+		if !a.IsValid() {
+			bad(FlagListenAddrs, "invalid address")
+		}
+	}
+	if c.AdminAddr != "" {
+		if _, port, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			bad(FlagAdminAddr, "%q: %v (want host:port, e.g. 0.0.0.0:15020)", c.AdminAddr, err)
+		} else if port == fmt.Sprint(c.CapturePort) || port == fmt.Sprint(c.DNSPort) {
+			bad(FlagAdminAddr, "port %s is also the capture or DNS port", port)
+		}
+	}
+	if c.SniffTimeout <= 0 {
+		bad(FlagSniffTimeout, "%v: must be positive", c.SniffTimeout)
+	}
+	if c.SniffBytes < 512 || c.SniffBytes > 1<<20 {
+		bad(FlagSniffBytes, "%d: must be from 512 to 1048576", c.SniffBytes)
+	}
+	for _, p := range c.ServerFirstPorts {
+		if p == 0 {
+			bad(FlagServerFirstPorts, "port 0 is not a port")
+		}
+	}
+	if c.ConnectTimeout <= 0 {
+		bad(FlagConnectTimeout, "%v: must be positive", c.ConnectTimeout)
+	}
+	if c.TLSHandshakeTimeout <= 0 {
+		bad(FlagTLSHandshakeTimeout, "%v: must be positive", c.TLSHandshakeTimeout)
+	}
+	if c.ResponseHeaderTimeout < 0 {
+		bad(FlagResponseHeaderTimeout, "%v: must not be negative", c.ResponseHeaderTimeout)
+	}
+	if c.IdleTimeout <= 0 {
+		bad(FlagIdleTimeout, "%v: must be positive", c.IdleTimeout)
+	}
+	for _, u := range c.UpstreamDNS {
+		host, _, err := net.SplitHostPort(u)
+		if err == nil {
+			_, err = netip.ParseAddr(host)
+		}
+		if err != nil {
+			bad(FlagUpstreamDNS, "%q: %v (want ip:port, e.g. 10.96.0.10:53)", u, err)
+		}
+	}
+	if c.DNSTimeout <= 0 {
+		bad(FlagDNSTimeout, "%v: must be positive", c.DNSTimeout)
+	}
+	if _, ok := dnsproxy.IsLocalName("x."+c.LocalSuffix, c.LocalSuffix); !ok {
+		bad(FlagLocalSuffix, "%q: not a domain suffix", c.LocalSuffix)
+	}
+	for _, p := range c.DenyCIDRs {
+		if !p.IsValid() || p.Masked() != p {
+			bad(FlagDenyCIDRs, "%v: invalid or has host bits set", p)
+		}
+	}
+	if c.MaxHostLabels < 0 {
+		bad(FlagMaxHostLabels, "%d: must not be negative", c.MaxHostLabels)
+	}
+	if c.DecisionsBuffer < 0 {
+		bad(FlagDecisionsBuffer, "%d: must not be negative", c.DecisionsBuffer)
+	}
+	if c.DrainTimeout < 0 {
+		bad(FlagDrainTimeout, "%v: must not be negative", c.DrainTimeout)
+	}
+	if c.GlobalNamespace == "" {
+		bad(FlagGlobalNamespace, "must not be empty")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,71 @@
+package sidecar
+
+import (
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"egress.io/egress/api/v1alpha1"
+	"egress.io/egress/pkg/policy"
+)
+
+// policyState is the policy.Sink of the sidecar: it selects the rule sets that apply to the pod, compiles
+// them and publishes the Matcher behind an atomic pointer. Connections and requests load the pointer when
+// they are decided, so a reload affects what is decided next and never what is already established. Until
+// the first successful Update the pointer is nil, which denies everything (reason not_ready).
+type policyState struct {
+	pod             policy.Pod
+	globalNamespace string
+	log             *slog.Logger
+	metrics         *metrics
+	now             func() time.Time
+	onUpdate        func() // called after each new Matcher is published, e.g. to drop idle pooled connections
+
+	matcher atomic.Pointer[policy.Matcher]
+	loaded  chan struct{}
+	once    atomic.Bool
+}
+
+func newPolicyState(pod policy.Pod, globalNamespace string, log *slog.Logger, m *metrics) *policyState {
+	return &policyState{
+		pod: pod, globalNamespace: globalNamespace, log: log, metrics: m, now: time.Now,
+		loaded: make(chan struct{}),
+	}
+}
+
+// Matcher returns the current compiled policy; nil before the first load.
+func (p *policyState) Matcher() *policy.Matcher { return p.matcher.Load() }
+
+// Loaded returns a channel closed after the first successful load.
+func (p *policyState) Loaded() <-chan struct{} { return p.loaded }
+
+// Update implements policy.Sink.
+func (p *policyState) Update(sets []v1alpha1.EgressRuleSet) {
+	selected, errs := policy.Select(sets, p.pod, p.globalNamespace)
+	for _, err := range errs {
+		p.log.Error("rule set skipped", "error", err)
+	}
+	m, problems := policy.Compile(selected)
+	for _, problem := range problems {
+		p.log.Error("invalid target skipped", "rule_set", problem.RuleSet, "index", problem.Index,
+			"target", problem.Target, "error", problem.Err)
+	}
+	p.matcher.Store(m)
+	p.metrics.policyTargets.Set(float64(m.Targets()))
+	p.metrics.policyReloads.WithLabelValues("success").Inc()
+	p.metrics.policyLastReload.Set(float64(p.now().UnixNano()) / 1e9)
+	p.log.Info("policy loaded", "rule_sets", len(sets), "selected", len(selected), "targets", m.Targets(),
+		"audit", m.Audit())
+	if p.once.CompareAndSwap(false, true) {
+		close(p.loaded)
+	}
+	if p.onUpdate != nil {
+		p.onUpdate()
+	}
+}
+
+// Failed implements policy.Sink: the last good policy stays in force.
+func (p *policyState) Failed(err error) {
+	p.metrics.policyReloads.WithLabelValues("failure").Inc()
+	p.log.Error("policy load failed; keeping the last good policy", "error", err)
+}
