@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -54,7 +53,7 @@ func Do(ns string, fn func() error) error {
 
 // Listen opens a stream listener (network "tcp", "tcp4" or "tcp6") at address inside ns and closes
 // it in t.Cleanup. It fails t on error.
-func Listen(t testing.TB, ns, network, address string) net.Listener {
+func Listen(t T, ns, network, address string) net.Listener {
 	t.Helper()
 	var ln net.Listener
 	err := Do(ns, func() (err error) {
@@ -70,7 +69,7 @@ func Listen(t testing.TB, ns, network, address string) net.Listener {
 
 // ListenPacket opens a packet listener (network "udp", "udp4" or "udp6") at address inside ns and
 // closes it in t.Cleanup. It fails t on error.
-func ListenPacket(t testing.TB, ns, network, address string) net.PacketConn {
+func ListenPacket(t T, ns, network, address string) net.PacketConn {
 	t.Helper()
 	var conn net.PacketConn
 	err := Do(ns, func() (err error) {

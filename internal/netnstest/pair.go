@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 )
 
 // Addresses of every Pair: each pair has namespaces of its own, so they never collide. The pod routes
@@ -76,7 +75,7 @@ func sweepStale() {
 // at once) and routes for 198.18.0.0/15 and 2001:db8::/32 from the pod to the world, nothing more. The
 // veth is created inside the namespaces, never in the host's. t.Cleanup deletes both namespaces, even
 // when the test fails. It fails t unless run as root with ip available.
-func NewPair(t testing.TB, opts ...Option) *Pair {
+func NewPair(t T, opts ...Option) *Pair {
 	t.Helper()
 	RequireRoot(t)
 	RequireCommands(t, "ip", "setpriv")
@@ -129,7 +128,7 @@ func NewPair(t testing.TB, opts ...Option) *Pair {
 
 // AddWorldAddress adds addr (e.g. another server address: 198.18.0.3) to the world end of the veth.
 // It must lie in the veth's subnets, 198.18.0.0/24 or 2001:db8::/64, to be reachable from the pod.
-func (p *Pair) AddWorldAddress(t testing.TB, addr netip.Addr) {
+func (p *Pair) AddWorldAddress(t T, addr netip.Addr) {
 	t.Helper()
 	bits, extra := subnetBitsIPv4, []string{}
 	if addr.Is6() {
@@ -144,7 +143,7 @@ func (p *Pair) AddWorldAddress(t testing.TB, addr netip.Addr) {
 // Run runs name with args inside namespace ns as uid/gid (0/0 for root, with every capability; other
 // IDs without supplementary groups or capabilities) and returns its stdout. It fails t, quoting the
 // output, when the command fails.
-func (p *Pair) Run(t testing.TB, ns string, uid, gid int, name string, args ...string) string {
+func (p *Pair) Run(t T, ns string, uid, gid int, name string, args ...string) string {
 	t.Helper()
 	cmd := Command(ns, uid, gid, name, args...)
 	var stderr strings.Builder

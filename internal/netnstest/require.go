@@ -15,7 +15,7 @@ func SkipIfShort(t testing.TB) {
 }
 
 // RequireRoot fails t, loudly, unless the test runs as root.
-func RequireRoot(t testing.TB) {
+func RequireRoot(t T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatalf("network-namespace test needs root (euid is %d): run it as root, as CI does, or skip it with -short", os.Geteuid())
@@ -23,7 +23,7 @@ func RequireRoot(t testing.TB) {
 }
 
 // RequireCommands fails t naming every command that is not in PATH; hack/install-deps.sh installs them.
-func RequireCommands(t testing.TB, names ...string) {
+func RequireCommands(t T, names ...string) {
 	t.Helper()
 	var missing []string
 	for _, name := range names {

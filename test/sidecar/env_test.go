@@ -2,29 +2,22 @@ package sidecar_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"egress.io/egress/internal/dnstest"
 	"egress.io/egress/internal/netnstest"
+	"egress.io/egress/internal/testworld"
 )
 
 // UIDs of the processes in the pod.
@@ -48,25 +41,8 @@ type env struct {
 	rules   string // the sidecar's rules file
 	access  string // nginx access log: "$connection $host $request_uri $status"
 	sidecar *exec.Cmd
-	stderr  *syncBuffer
+	stderr  *testworld.SyncBuffer
 	dns     *dnstest.Server
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 const initialRules = `apiVersion: egress.io/v1alpha1
@@ -88,15 +64,8 @@ func newEnv(t *testing.T) *env {
 	netnstest.RequireRoot(t)
 	netnstest.RequireCommands(t, "ip", "iptables", "ip6tables", "setpriv", "nginx", "curl", "promtool")
 	p := netnstest.NewPair(t)
-	e := &env{pair: p, stderr: &syncBuffer{}}
-	dir, err := os.MkdirTemp("", "egress-sidecar-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	e := &env{pair: p, stderr: &testworld.SyncBuffer{}}
+	dir := testworld.Dir(t, "egress-sidecar-e2e-")
 	e.dir = dir
 
 	// The pod routes everything to the world (a dead end), so the sentinel 240.0.0.1 / 100::1 and the
@@ -114,18 +83,18 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(netnsDir) })
-	writeFile(t, filepath.Join(netnsDir, "resolv.conf"), "nameserver "+netnstest.WorldIPv4.String()+"\n")
+	testworld.WriteFile(t, filepath.Join(netnsDir, "resolv.conf"), "nameserver "+netnstest.WorldIPv4.String()+"\n")
 
-	e.writeCerts(t)
+	e.ca = testworld.WriteCerts(t, dir, "api.example.test", "other.example.test")
 	e.startDNS(t)
 	e.startNginx(t)
 	e.startImposter(t)
 	for _, a := range []netip.Addr{echoIP, rawIP} {
-		serveEcho(t, p.World, netip.AddrPortFrom(a, 7000))
+		testworld.ServeEcho(t, p.World, netip.AddrPortFrom(a, 7000))
 	}
 
 	e.rules = filepath.Join(dir, "rules.yaml")
-	writeFile(t, e.rules, initialRules)
+	testworld.WriteFile(t, e.rules, initialRules)
 	p.Run(t, p.Pod, 0, 0, egressInit)
 	e.startSidecar(t)
 	return e
@@ -135,54 +104,6 @@ func run(t *testing.T, name string, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// writeCerts makes a test CA and certificates for api.example.test and other.example.test.
-func (e *env) writeCerts(t *testing.T) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "egress e2e test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	e.ca = filepath.Join(e.dir, "ca.pem")
-	writeFile(t, e.ca, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})))
-	for i, name := range []string{"api.example.test", "other.example.test"} {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(int64(i + 2)),
-			Subject:      pkix.Name{CommonName: name},
-			DNSNames:     []string{name},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, _ := x509.MarshalECPrivateKey(key)
-		writeFile(t, filepath.Join(e.dir, name+".pem"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-		writeFile(t, filepath.Join(e.dir, name+".key"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 	}
 }
 
@@ -198,31 +119,11 @@ func (e *env) startDNS(t *testing.T) {
 		"raw.example.test":     {rawIP},
 		"private.example.test": {netip.MustParseAddr("10.1.2.3")},
 	}
-	err := netnstest.Do(e.pair.World, func() error {
-		e.dns = dnstest.Start(t, netip.AddrPortFrom(world, 53).String(), records, 30*time.Second)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.dns = testworld.StartDNS(t, e.pair.World, netip.AddrPortFrom(world, 53), records, 30*time.Second)
 }
 
-const nginxConf = `
-daemon off;
-master_process off;
-pid {{dir}}/nginx.pid;
-error_log {{dir}}/nginx-error.log warn;
-events { worker_connections 256; }
-http {
-    client_body_temp_path {{dir}}/tmp-body;
-    proxy_temp_path {{dir}}/tmp-proxy;
-    fastcgi_temp_path {{dir}}/tmp-fastcgi;
-    uwsgi_temp_path {{dir}}/tmp-uwsgi;
-    scgi_temp_path {{dir}}/tmp-scgi;
-    log_format conns '$connection $scheme $host $request_uri $status';
-    access_log {{dir}}/access.log conns;
-    keepalive_requests 10000;
-    default_type text/plain;
+const nginxConf = testworld.NginxPreamble + `
+http {` + testworld.NginxHTTPPreamble + `
     server {
         listen 198.18.0.2:80 default_server;
         location / { return 200 "nginx http $host\n"; }
@@ -251,30 +152,12 @@ const largeSize = 1500 << 10
 
 func (e *env) startNginx(t *testing.T) {
 	t.Helper()
-	conf := filepath.Join(e.dir, "nginx.conf")
-	writeFile(t, conf, strings.ReplaceAll(nginxConf, "{{dir}}", e.dir))
 	if err := os.MkdirAll(filepath.Join(e.dir, "www"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(e.dir, "www", "large"), strings.Repeat("x", largeSize))
+	testworld.WriteFile(t, filepath.Join(e.dir, "www", "large"), strings.Repeat("x", largeSize))
 	e.access = filepath.Join(e.dir, "access.log")
-	cmd := netnstest.Command(e.pair.World, 0, 0, "nginx", "-p", e.dir, "-c", conf)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			errLog, _ := os.ReadFile(filepath.Join(e.dir, "nginx-error.log"))
-			t.Logf("nginx output:\n%s\nnginx error log:\n%s", out.String(), errLog)
-		}
-	})
-	waitFor(t, "nginx listening", func() bool {
-		return exec.Command("ip", "netns", "exec", e.pair.World, "curl", "-s", "-o", "/dev/null", "http://198.18.0.2/").Run() == nil
-	})
+	testworld.StartNginx(t, e.pair.World, e.dir, nginxConf, "http://198.18.0.2/")
 }
 
 // startImposter serves HTTPS at 198.18.0.3:443 with a valid certificate for api.example.test from the
@@ -292,25 +175,6 @@ func (e *env) startImposter(t *testing.T) {
 	}
 	go srv.ServeTLS(ln, "", "")
 	t.Cleanup(func() { srv.Close() })
-}
-
-// serveEcho answers every TCP connection at addr with "echo " and what it read until EOF.
-func serveEcho(t *testing.T, ns string, addr netip.AddrPort) {
-	ln := netnstest.Listen(t, ns, "tcp", addr.String())
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				data, _ := io.ReadAll(c)
-				fmt.Fprintf(c, "echo %s from %s", data, addr.Addr())
-			}()
-		}
-	}()
 }
 
 func (e *env) startSidecar(t *testing.T) {
@@ -366,13 +230,7 @@ func (e *env) curl(t *testing.T, args ...string) (string, error) {
 
 func waitFor(t *testing.T, what string, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testworld.WaitFor(t, what, 10*time.Second, ok)
 }
 
 // connectionsAt returns the distinct nginx connection numbers that served requestURI.

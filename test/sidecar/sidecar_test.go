@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"egress.io/egress/internal/netnstest"
+	"egress.io/egress/internal/testworld"
 )
 
 func TestSidecarEndToEnd(t *testing.T) {
@@ -135,7 +136,7 @@ func TestSidecarEndToEnd(t *testing.T) {
 			}()
 		}
 		time.Sleep(700 * time.Millisecond)
-		writeFile(t, e.rules+".new", `apiVersion: egress.io/v1alpha1
+		testworld.WriteFile(t, e.rules+".new", `apiVersion: egress.io/v1alpha1
 kind: EgressRuleSet
 metadata: {name: e2e}
 spec:
