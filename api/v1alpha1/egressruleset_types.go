@@ -16,7 +16,7 @@ const (
 )
 
 // MaxTargets is the largest number of targets one EgressRuleSet may hold.
-const MaxTargets = 10000
+const MaxTargets = 1000
 
 // Target is one allowed destination: "host:port", "*.suffix:port", "*:port", "ip:port", "cidr:port",
 // "[v6]:port" or "[v6cidr]:port", where port is 1-65535 or a range such as 8000-8100.
@@ -24,10 +24,10 @@ const MaxTargets = 10000
 // +kubebuilder:validation:MinLength=3
 // +kubebuilder:validation:MaxLength=300
 // +kubebuilder:validation:XValidation:rule="self.matches('^.*[^:]:[0-9]{1,5}(-[0-9]{1,5})?$')",message="a target needs a port: host:port with a port from 1 to 65535 or a range such as 8000-8100 (a port wildcard is not accepted)"
-// +kubebuilder:validation:XValidation:rule="!self.matches('^.*[^:]:[0-9]{1,5}(-[0-9]{1,5})?$') || self.substring(self.lastIndexOf(':') + 1).split('-').all(p, int(p) >= 1 && int(p) <= 65535)",message="a port must be from 1 to 65535"
+// +kubebuilder:validation:XValidation:rule="!self.matches('^.*[^:]:[0-9]{1,5}(-[0-9]{1,5})?$') || self.matches('^.*:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])(-([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$')",message="a port must be from 1 to 65535"
 // +kubebuilder:validation:XValidation:rule="!self.matches('^.*[^:]:[0-9]{1,5}-[0-9]{1,5}$') || int(self.substring(self.lastIndexOf(':') + 1).split('-')[0]) <= int(self.substring(self.lastIndexOf(':') + 1).split('-')[1])",message="a port range must not run backwards (8100-8000)"
 // +kubebuilder:validation:XValidation:rule="!self.contains('*') || self.startsWith('*:') || (self.startsWith('*.') && self.lastIndexOf('*') == 0 && !self.startsWith('*.:'))",message="a wildcard is allowed only as one leading '*.' before a suffix ('*.example.org:443') or as the whole host ('*:80')"
-// +kubebuilder:validation:XValidation:rule="!self.contains('/') || !self.matches('^.*[^:]:[0-9]{1,5}(-[0-9]{1,5})?$') || isCIDR(self.substring(0, self.lastIndexOf(':')).replace('[', '').replace(']', ''))",message="a CIDR target must be a valid IPv4 or IPv6 prefix ('203.0.113.0/24:5432', '[2001:db8::/32]:443')"
+// +kubebuilder:validation:XValidation:rule="!self.contains('/') || !self.matches('^.*[^:]:[0-9]{1,5}(-[0-9]{1,5})?$') || isCIDR(self.startsWith('[') ? self.substring(1, self.lastIndexOf(':') - 1) : self.substring(0, self.lastIndexOf(':')))",message="a CIDR target must be a valid IPv4 or IPv6 prefix ('203.0.113.0/24:5432', '[2001:db8::/32]:443')"
 // +kubebuilder:validation:XValidation:rule="!self.startsWith('[') || self.contains(']:')",message="an IPv6 address or prefix must be written in brackets followed by a port ('[2001:db8::1]:443')"
 type Target string
 
@@ -46,7 +46,7 @@ type EgressRuleSetSpec struct {
 
 	// Targets are the destinations the selected pods may reach; each appears once.
 	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=10000
+	// +kubebuilder:validation:MaxItems=1000
 	// +listType=set
 	Targets []Target `json:"targets"`
 }

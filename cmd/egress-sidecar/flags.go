@@ -40,7 +40,8 @@ func envName(flagName string) string {
 }
 
 // parseFlags reads the command line; a flag not given is read from its EGRESS_* variable, and the pod's
-// name and namespace also from POD_NAME and POD_NAMESPACE (the downward API's usual names).
+// name and namespace also from POD_NAME and POD_NAMESPACE (the downward API's usual names), and the kubeconfig
+// also from KUBECONFIG (client-go's convention).
 func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
 	o := options{cfg: sidecar.DefaultConfig(), logLevel: "info"}
 	c := &o.cfg
@@ -54,7 +55,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 
 	fs.StringVar(&o.rulesFile, flagRulesFile, "", "file of EgressRuleSet YAML documents, reloaded when it changes (standalone use)")
 	fs.BoolVar(&o.kube, flagKube, false, "watch EgressRuleSets in the pod's namespace and --global-namespace (in-cluster config, or --kubeconfig)")
-	fs.StringVar(&o.kubeconfig, flagKubeconfig, "", "kubeconfig file for --kube outside a cluster")
+	fs.StringVar(&o.kubeconfig, flagKubeconfig, "", "kubeconfig file for --kube outside a cluster (default $KUBECONFIG)")
 	fs.StringVar(&o.podName, flagPodName, "", "name of this pod (default $POD_NAME)")
 	fs.StringVar(&c.Pod.Namespace, sidecar.FlagPodNamespace, "", "namespace of this pod, whose rule sets apply (default $POD_NAMESPACE)")
 	fs.StringVar(&o.podLabelsFile, flagPodLabelsFile, "", "downward-API file of this pod's labels (key=\"value\" lines), matched against podSelector")
@@ -102,6 +103,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 			v = getenv("POD_NAME")
 		case v == "" && f.Name == sidecar.FlagPodNamespace:
 			v = getenv("POD_NAMESPACE")
+		case v == "" && f.Name == flagKubeconfig:
+			v = getenv("KUBECONFIG")
 		}
 		if v == "" {
 			return

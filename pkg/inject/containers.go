@@ -1,0 +1,146 @@
+package inject
+
+import (
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+// initContainer builds egress-init: root with NET_ADMIN and NET_RAW only, to install the iptables rules.
+func initContainer(cfg Config, icpt Interception) corev1.Container {
+	args := []string{
+		"--capture-port=" + strconv.Itoa(int(cfg.CapturePort)),
+		"--dns-port=" + strconv.Itoa(int(cfg.DNSPort)),
+		"--sidecar-uid=" + strconv.FormatInt(cfg.SidecarUID, 10),
+		"--sidecar-gid=" + strconv.FormatInt(cfg.SidecarGID, 10),
+	}
+	args = append(args, icpt.Args()...)
+	args = append(args, "--ipv6="+cfg.IPv6, "--drop-udp="+strconv.FormatBool(cfg.DropUDP))
+	return corev1.Container{
+		Name:                     InitContainerName,
+		Image:                    cfg.InitImage,
+		ImagePullPolicy:          cfg.ImagePullPolicy,
+		Args:                     args,
+		Resources:                *cfg.InitResources.DeepCopy(),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr.To[int64](0),
+			RunAsGroup:               ptr.To[int64](0),
+			RunAsNonRoot:             ptr.To(false),
+			Privileged:               ptr.To(false),
+			AllowPrivilegeEscalation: ptr.To(false),
+			// iptables takes its lock under /run, so the root filesystem stays writable for this short run.
+			ReadOnlyRootFilesystem: ptr.To(false),
+			Capabilities: &corev1.Capabilities{
+				Add:  []corev1.Capability{"NET_ADMIN", "NET_RAW"},
+				Drop: []corev1.Capability{"ALL"},
+			},
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+}
+
+// sidecarContainer builds egress-sidecar: non-root, no capabilities, read-only root filesystem, policy from
+// the Kubernetes API as the pod's service account, pod labels from a downward API file.
+func sidecarContainer(cfg Config) corev1.Container {
+	admin := intstr.FromInt32(cfg.AdminPort)
+	probe := func(path string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{
+				HTTPGet: &corev1.HTTPGetAction{Path: path, Port: admin, Scheme: corev1.URISchemeHTTP},
+			},
+			PeriodSeconds:    period,
+			TimeoutSeconds:   1,
+			FailureThreshold: failures,
+		}
+	}
+	args := []string{
+		"--capture-port=" + strconv.Itoa(int(cfg.CapturePort)),
+		"--dns-port=" + strconv.Itoa(int(cfg.DNSPort)),
+		// All addresses, IPv4 and IPv6: the kubelet probes the pod IP.
+		"--admin-addr=:" + strconv.Itoa(int(cfg.AdminPort)),
+		"--kube",
+		"--global-namespace=" + cfg.GlobalNamespace,
+		"--pod-labels-file=" + PodLabelsFile,
+	}
+	if len(cfg.ExcludeOutboundCIDRs) > 0 {
+		// The cluster's own ranges: a name that resolves there is not reached through the sidecar unless a
+		// CIDR target allows it (no SSRF into the cluster), wherever the cluster's ranges are.
+		args = append(args, "--deny-cidrs="+joinPrefixes(cfg.ExcludeOutboundCIDRs))
+	}
+	return corev1.Container{
+		Name:            SidecarContainerName,
+		Image:           cfg.SidecarImage,
+		ImagePullPolicy: cfg.ImagePullPolicy,
+		Args:            args,
+		Env: []corev1.EnvVar{
+			{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
+				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
+			}},
+			{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{
+				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"},
+			}},
+		},
+		Ports: []corev1.ContainerPort{
+			{Name: AdminPortName, ContainerPort: cfg.AdminPort, Protocol: corev1.ProtocolTCP},
+		},
+		Resources: *cfg.SidecarResources.DeepCopy(),
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: PodInfoVolumeName, MountPath: PodInfoMountPath, ReadOnly: true},
+			{Name: TokenVolumeName, MountPath: TokenMountPath, ReadOnly: true},
+		},
+		// The startup probe holds back the app (and, for a native sidecar, later init containers) until
+		// the first policy sync, so nothing is denied only because the sidecar was still starting.
+		StartupProbe:             probe("/ready", 1, 120),
+		ReadinessProbe:           probe("/ready", 5, 3),
+		LivenessProbe:            probe("/live", 10, 3),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr.To(cfg.SidecarUID),
+			RunAsGroup:               ptr.To(cfg.SidecarGID),
+			RunAsNonRoot:             ptr.To(true),
+			Privileged:               ptr.To(false),
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+	}
+}
+
+// podInfoVolume exposes the pod's labels to the sidecar, updated by the kubelet when they change.
+func podInfoVolume() corev1.Volume {
+	return corev1.Volume{
+		Name: PodInfoVolumeName,
+		VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{
+			Items: []corev1.DownwardAPIVolumeFile{
+				{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.labels"}},
+			},
+		}},
+	}
+}
+
+// tokenVolume is the same projection the API server mounts as kube-api-access-*, for the sidecar alone.
+func tokenVolume(cfg Config) corev1.Volume {
+	return corev1.Volume{
+		Name: TokenVolumeName,
+		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+					Path: "token", ExpirationSeconds: ptr.To(cfg.TokenExpirationSeconds),
+				}},
+				{ConfigMap: &corev1.ConfigMapProjection{
+					LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+					Items:                []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}},
+				}},
+				{DownwardAPI: &corev1.DownwardAPIProjection{
+					Items: []corev1.DownwardAPIVolumeFile{
+						{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}},
+					},
+				}},
+			},
+		}},
+	}
+}

@@ -1,0 +1,138 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"egress.io/egress/api/v1alpha1"
+	"egress.io/egress/pkg/inject"
+)
+
+// MutatePath is where the webhook server serves pod injection.
+const MutatePath = "/mutate-pods"
+
+// Options are the manager's dependencies that are not flags.
+type Options struct {
+	// RESTConfig reaches the API server (in-cluster config in a pod).
+	RESTConfig *rest.Config
+	// Registry receives the injection metrics; pass controller-runtime's metrics.Registry to have them
+	// served on the manager's metrics endpoint.
+	Registry prometheus.Registerer
+	// Log is the base logger for the manager and everything it runs.
+	Log logr.Logger
+	// AllowSeveralManagers turns off controller-runtime's process-wide check for unique controller names,
+	// for tests that run one manager after another in the same process.
+	AllowSeveralManagers bool
+}
+
+// NewManager builds the controller-runtime manager: the webhook server (started once its certificates are
+// in place), certificate rotation unless cfg.StaticCerts, /healthz and /readyz, metrics, and the namespace
+// and EgressRuleSet controllers (leader-elected when cfg.LeaderElection). Start it with mgr.Start(ctx).
+func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	injectCfg, err := cfg.InjectConfig()
+	if err != nil {
+		return nil, err
+	}
+	if opts.RESTConfig == nil || opts.Registry == nil {
+		return nil, errors.New("webhook.NewManager: Options.RESTConfig and Options.Registry are required")
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building the scheme: %w", err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("building the scheme: %w", err)
+	}
+
+	server := ctrlwebhook.NewServer(ctrlwebhook.Options{
+		Host: cfg.WebhookHost, Port: cfg.WebhookPort, CertDir: cfg.CertDir, CertName: "tls.crt", KeyName: "tls.key",
+	})
+	mgr, err := ctrl.NewManager(opts.RESTConfig, ctrl.Options{
+		Scheme:                        scheme,
+		Logger:                        opts.Log,
+		Metrics:                       metricsserver.Options{BindAddress: cfg.MetricsAddr},
+		HealthProbeBindAddress:        cfg.ProbeAddr,
+		LeaderElection:                cfg.LeaderElection,
+		LeaderElectionID:              cfg.LeaderElectionID,
+		LeaderElectionNamespace:       cfg.ServiceNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		WebhookServer:                 server,
+		Controller:                    ctrlconfig.Controller{SkipNameValidation: &opts.AllowSeveralManagers},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating the manager: %w", err)
+	}
+
+	metrics, err := inject.NewMetrics(opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	handler, err := inject.NewHandler(injectCfg, mgr.GetCache(), scheme, metrics, opts.Log.WithName("inject"))
+	if err != nil {
+		return nil, err
+	}
+	server.Register(MutatePath, &admission.Webhook{Handler: handler})
+
+	certsReady, err := addCertificates(mgr, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(&gatedServer{server: server, ready: certsReady}); err != nil {
+		return nil, fmt.Errorf("adding the webhook server: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding /healthz: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", server.StartedChecker()); err != nil {
+		return nil, fmt.Errorf("adding /readyz: %w", err)
+	}
+
+	if err := (&NamespaceReconciler{Client: mgr.GetClient(), Log: opts.Log.WithName("namespaces")}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the namespace controller: %w", err)
+	}
+	if err := (&RuleSetReconciler{Client: mgr.GetClient(), Log: opts.Log.WithName("rulesets")}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the EgressRuleSet controller: %w", err)
+	}
+	// Warm the namespace informer before serving, so the first admission request does not wait for it.
+	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Namespace{}); err != nil {
+		return nil, fmt.Errorf("namespace informer: %w", err)
+	}
+	return mgr, nil
+}
+
+// gatedServer starts the webhook server once its certificates are ready. Like the server itself it runs
+// in every replica, leader or not.
+type gatedServer struct {
+	server ctrlwebhook.Server
+	ready  <-chan struct{}
+}
+
+// Start waits for the certificates, then serves until ctx is done.
+func (g *gatedServer) Start(ctx context.Context) error {
+	select {
+	case <-g.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	return g.server.Start(ctx)
+}
+
+// NeedLeaderElection is false: every replica serves admission requests.
+func (g *gatedServer) NeedLeaderElection() bool { return false }
