@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,6 +29,10 @@ type Options struct {
 	Output io.Writer
 	// StartTimeout bounds the start of each process and the wait for /readyz (default 60s).
 	StartTimeout time.Duration
+	// Address is the IP address kube-apiserver listens on (default 127.0.0.1). Its serving certificate
+	// names it, and Config and the kubeconfig use it: an end-to-end test sets a host address that a pod's
+	// network namespace can reach.
+	Address string
 }
 
 // ControlPlane is a running etcd and kube-apiserver.
@@ -80,6 +86,13 @@ func Start(opts Options) (_ *ControlPlane, err error) {
 	// A fixed CertDir (not envtest's own temporary one) keeps the serving certificate, the CA and the
 	// service-account key across StopAPIServer/StartAPIServer.
 	apiServer := &envtest.APIServer{CertDir: certDir, Out: out, Err: out}
+	if opts.Address != "" {
+		port, err := freePort(opts.Address)
+		if err != nil {
+			return nil, err
+		}
+		apiServer.SecureServing.Address, apiServer.SecureServing.Port = opts.Address, strconv.Itoa(port)
+	}
 	args := apiServer.Configure()
 	args.Set("service-cluster-ip-range", opts.ServiceClusterIPRange)
 	// envtest turns the ServiceAccount admission plugin off; a real cluster has it on.
@@ -124,6 +137,16 @@ func Start(opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	return cp, nil
+}
+
+// freePort returns a TCP port that is free on address now.
+func freePort(address string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(address, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port on %s for kube-apiserver: %w", address, err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Clientset returns an admin clientset.

@@ -8,12 +8,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"path/filepath"
 	"time"
 )
 
-// WriteCerts makes a test CA in dir/ca.pem and, for each name, a server certificate signed by it in
-// dir/NAME.pem with its key in dir/NAME.key. It returns the CA's path.
+// WriteCerts makes a test CA in dir/ca.pem and, for each name (a DNS name or an IP address), a server
+// certificate signed by it in dir/NAME.pem with its key in dir/NAME.key. It returns the CA's path.
 func WriteCerts(t T, dir string, names ...string) (caFile string) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -47,11 +48,15 @@ func WriteCerts(t T, dir string, names ...string) (caFile string) {
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(int64(i + 2)),
 			Subject:      pkix.Name{CommonName: name},
-			DNSNames:     []string{name},
 			NotBefore:    time.Now().Add(-time.Hour),
 			NotAfter:     time.Now().Add(24 * time.Hour),
 			KeyUsage:     x509.KeyUsageDigitalSignature,
 			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		}
+		if ip := net.ParseIP(name); ip != nil {
+			tmpl.IPAddresses = []net.IP{ip}
+		} else {
+			tmpl.DNSNames = []string{name}
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 		if err != nil {
