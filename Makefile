@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 30m
 GO_TEST_FLAGS ?=
 
-.PHONY: all build test unit deps controlplane generate verify-generated lint fuzz bench demo clean
+.PHONY: all build test unit deps controlplane generate verify-generated lint fuzz bench demo require-root clean
 
 all: build
 
@@ -62,9 +62,12 @@ fuzz:
 bench:
 	go test -run '^$$' -bench . -benchmem ./pkg/policy
 
-## demo: the product end to end on an embedded default
-demo:
-	@echo "make demo: the end-to-end demo lands with the end-to-end issue; for now see README.md (standalone use)"
+## demo: the product end to end on an embedded default (root; builds what it needs on first run)
+demo: require-root deps controlplane
+	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) go run ./hack/demo
+
+require-root:
+	@if [[ $$(id -u) != 0 ]]; then echo "make $(MAKECMDGOALS): needs root (network namespaces, iptables, apt-get); run it as root" >&2; exit 1; fi
 
 clean:
 	rm -rf $(BIN) .cache
