@@ -57,6 +57,8 @@ test: deps lint verify-generated controlplane
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./pkg/policy
 	go test -run '^$$' -fuzz '^FuzzLoadRuleSets$$' -fuzztime $(FUZZTIME) ./pkg/policy
+	go test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./pkg/sidecar
+	go test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./pkg/sidecar/dnsproxy
 
 ## bench: benchmarks (pkg/policy now; the side-by-side suite comes with the benchmarks issue)
 bench:

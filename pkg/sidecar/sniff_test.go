@@ -11,7 +11,7 @@ import (
 )
 
 // realClientHello returns the first flight crypto/tls sends for serverName (one record).
-func realClientHello(t *testing.T, serverName string) []byte {
+func realClientHello(t testing.TB, serverName string) []byte {
 	t.Helper()
 	client, server := net.Pipe()
 	defer server.Close()
