@@ -9,34 +9,6 @@ import (
 	"egress.io/egress/internal/testworld"
 )
 
-const podManifest = `apiVersion: v1
-kind: Pod
-metadata:
-  name: checkout
-  labels: {app: checkout}
-spec:
-  securityContext: {runAsUser: 1000, runAsGroup: 1000}
-  containers:
-  - name: app
-    image: registry.example/shop/checkout:1
-`
-
-const allowAPI = `apiVersion: egress.io/v1alpha1
-kind: EgressRuleSet
-metadata: {name: payments-deps, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: checkout}}
-  targets: ["api.example.test:443"]
-`
-
-const auditAll = `apiVersion: egress.io/v1alpha1
-kind: EgressRuleSet
-metadata: {name: observe, namespace: shop}
-spec:
-  mode: Audit
-  targets: ["audit.example.test:443"]
-`
-
 var step int
 
 // say starts a step of the story, or stops the story if the demo was interrupted.
@@ -78,8 +50,8 @@ func story(r *runner, bin e2e.Binaries) {
 
 	say("A team creates a pod; the webhook injects egress-init and the egress-sidecar")
 	command("kubectl apply -n shop -f checkout.yaml")
-	show(podManifest)
-	pod := env.CreatePod(r, "shop", podManifest)
+	show(e2e.PodManifest)
+	pod := env.CreatePod(r, "shop", e2e.PodManifest)
 	fmt.Println("    The API server stored it with these init containers (before the app):")
 	for _, ic := range pod.Spec.InitContainers {
 		kind := "runs to completion"
@@ -117,8 +89,8 @@ func story(r *runner, bin e2e.Binaries) {
 
 	say("The team allows api.example.test:443; the running sidecar picks it up live")
 	command("kubectl apply -f payments-deps.yaml")
-	show(allowAPI)
-	c.Kubectl(r, allowAPI, "apply", "-f", "-")
+	show(e2e.AllowAPIRuleSet)
+	c.Kubectl(r, e2e.AllowAPIRuleSet, "apply", "-f", "-")
 	applied := time.Now()
 	testworld.WaitFor(r, "the rule to be enforced", 10*time.Second, func() bool {
 		out, err := app.Curl("http://api.example.test.egress.local/")
@@ -137,7 +109,7 @@ func story(r *runner, bin e2e.Binaries) {
 
 	say("Audit mode: an operator observes before enforcing")
 	command("kubectl apply -f observe.yaml   # mode: Audit")
-	c.Kubectl(r, auditAll, "apply", "-f", "-")
+	c.Kubectl(r, e2e.AuditRuleSet, "apply", "-f", "-")
 	testworld.WaitFor(r, "audit mode", 10*time.Second, func() bool {
 		_, err := app.Curl("-f", "http://api.example.test/")
 		return err == nil

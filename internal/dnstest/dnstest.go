@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"egress.io/egress/internal/dnslisten"
 )
 
 // maxCNAMEChain bounds how many CNAMEs the server follows for one answer.
@@ -78,7 +80,7 @@ func Start(t TB, addr string, records map[string][]netip.Addr, ttl time.Duration
 // Listen binds addr on UDP and TCP (with port 0, the same kernel-chosen port for both) and serves in the
 // background until Close. It returns once both are serving.
 func (s *Server) Listen(addr string) error {
-	pc, ln, err := listenPair(addr)
+	pc, ln, err := dnslisten.Pair(addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", addr, err)
 	}

@@ -12,34 +12,6 @@ import (
 	"egress.io/egress/internal/testworld"
 )
 
-const podManifest = `apiVersion: v1
-kind: Pod
-metadata:
-  name: checkout
-  labels: {app: checkout}
-spec:
-  securityContext: {runAsUser: 1000, runAsGroup: 1000}
-  containers:
-  - name: app
-    image: registry.example/shop/checkout:1
-`
-
-const allowAPI = `apiVersion: egress.io/v1alpha1
-kind: EgressRuleSet
-metadata: {name: payments-deps}
-spec:
-  podSelector: {matchLabels: {app: checkout}}
-  targets: ["api.example.test:443"]
-`
-
-const auditAll = `apiVersion: egress.io/v1alpha1
-kind: EgressRuleSet
-metadata: {name: observe}
-spec:
-  mode: Audit
-  targets: ["audit.example.test:443"]
-`
-
 func TestInjectedPodEndToEnd(t *testing.T) {
 	netnstest.SkipIfShort(t)
 	netnstest.RequireRoot(t)
@@ -47,7 +19,7 @@ func TestInjectedPodEndToEnd(t *testing.T) {
 	env := e2e.Setup(t, bin)
 	env.Cluster.EnableNamespace(t, "shop")
 
-	pod := env.CreatePod(t, "shop", podManifest)
+	pod := env.CreatePod(t, "shop", e2e.PodManifest)
 	assertInjected(t, pod)
 	logs := map[string]*testworld.SyncBuffer{}
 	running := env.RunPod(t, pod, func(container string) *testworld.SyncBuffer {
@@ -79,7 +51,7 @@ func TestInjectedPodEndToEnd(t *testing.T) {
 	})
 
 	t.Run("a rule set allows api.example.test:443 within a second", func(t *testing.T) {
-		env.Cluster.Kubectl(t, allowAPI, "apply", "-n", "shop", "-f", "-")
+		env.Cluster.Kubectl(t, e2e.AllowAPIRuleSet, "apply", "-f", "-")
 		applied := time.Now()
 		var out string
 		var err error
@@ -105,7 +77,7 @@ func TestInjectedPodEndToEnd(t *testing.T) {
 	})
 
 	t.Run("an Audit rule set lets denied calls through and reports them; deleting it enforces again", func(t *testing.T) {
-		env.Cluster.Kubectl(t, auditAll, "apply", "-n", "shop", "-f", "-")
+		env.Cluster.Kubectl(t, e2e.AuditRuleSet, "apply", "-f", "-")
 		testworld.WaitFor(t, "audit mode", 5*time.Second, func() bool {
 			out, err := app.Curl("http://api.example.test/")
 			return err == nil && out == "hello from api.example.test over plain HTTP\n"

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"egress.io/egress/internal/dnslisten"
 )
 
 const (
@@ -110,7 +112,7 @@ func (s *Server) Listen() error {
 	}
 	var bound []socketPair
 	for _, addr := range s.cfg.ListenAddrs {
-		pc, ln, err := listenPair(addr)
+		pc, ln, err := dnslisten.Pair(addr)
 		if err != nil {
 			if ap, perr := parseHostPort(addr); perr == nil && ap.Addr().Is6() && ipv6Unavailable(err) {
 				s.log.Warn("IPv6 is not available, not listening on this address", "addr", addr, "err", err)

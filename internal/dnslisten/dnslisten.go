@@ -1,4 +1,6 @@
-package dnstest
+// Package dnslisten binds the UDP and TCP sockets of a DNS server on one port, for the sidecar's DNS proxy
+// and the tests' DNS server alike.
+package dnslisten
 
 import (
 	"context"
@@ -9,12 +11,12 @@ import (
 	"syscall"
 )
 
-// maxPortAttempts bounds how often listenPair retries when the TCP side of a kernel-chosen port is taken.
+// maxPortAttempts bounds how often Pair retries when the TCP side of a kernel-chosen port is taken.
 const maxPortAttempts = 10
 
-// listenPair binds UDP and TCP on addr. With port 0 the kernel chooses the UDP port and TCP binds the same
-// one, retrying with a new port if another socket holds it.
-func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+// Pair binds UDP and TCP on addr (host:port, host an IP literal), as a DNS server does. With port 0 the kernel chooses the
+// UDP port and TCP binds the same one, retrying with a new port if another socket holds it.
+func Pair(addr string) (net.PacketConn, net.Listener, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, nil, err
