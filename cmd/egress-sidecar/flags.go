@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"egress.io/egress/pkg/redirect"
 	"egress.io/egress/pkg/sidecar"
 )
 
@@ -179,11 +180,7 @@ func (v addrsValue) String() string {
 	if v.p == nil {
 		return ""
 	}
-	parts := make([]string, len(*v.p))
-	for i, a := range *v.p {
-		parts[i] = a.String()
-	}
-	return strings.Join(parts, ",")
+	return joinStringers(*v.p)
 }
 
 func (v addrsValue) Set(s string) error {
@@ -205,27 +202,26 @@ func (v prefixesValue) String() string {
 	if v.p == nil {
 		return ""
 	}
-	parts := make([]string, len(*v.p))
-	for i, a := range *v.p {
-		parts[i] = a.String()
-	}
-	return strings.Join(parts, ",")
+	return joinStringers(*v.p)
 }
 
+// Set parses the list with egress-init's parser, so that both accept the same CIDRs.
 func (v prefixesValue) Set(s string) error {
-	var out []netip.Prefix
-	for _, part := range splitList(s) {
-		p, err := netip.ParsePrefix(part)
-		if err != nil {
-			return err
-		}
-		if p.Masked() != p {
-			return fmt.Errorf("%s has host bits set (did you mean %s?)", p, p.Masked())
-		}
-		out = append(out, p)
+	prefixes, err := redirect.ParseCIDRList(s)
+	if err != nil {
+		return err
 	}
-	*v.p = out
+	*v.p = prefixes
 	return nil
+}
+
+// joinStringers renders a list flag's value: its items, comma-separated.
+func joinStringers[T fmt.Stringer](items []T) string {
+	parts := make([]string, len(items))
+	for i, item := range items {
+		parts[i] = item.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // listValue is a list of resolver addresses.
