@@ -43,6 +43,12 @@ func TestInjectRejects(t *testing.T) {
 		{"pod runs as sidecar UID", basePod(func(p *corev1.Pod) {
 			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](2555)}
 		}), ns, new(*UnsafePodError), []string{`container "app" runs as UID 2555 (pod securityContext.runAsUser)`}},
+		{"app runs with the sidecar GID", basePod(func(p *corev1.Pod) {
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](1000), RunAsGroup: ptr.To[int64](2555)}
+		}), ns, new(*UnsafePodError), []string{`container "app" runs with GID 2555 (securityContext.runAsGroup), the egress sidecar's GID`}},
+		{"pod runs with the sidecar GID", basePod(func(p *corev1.Pod) {
+			p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsGroup: ptr.To[int64](2555)}
+		}), ns, new(*UnsafePodError), []string{`container "app" runs with GID 2555 (pod securityContext.runAsGroup)`}},
 		{"init container adds NET_ADMIN", basePod(func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{{Name: "setup", SecurityContext: &corev1.SecurityContext{
 				Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}},

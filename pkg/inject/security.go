@@ -26,12 +26,13 @@ func (f Finding) String() string {
 }
 
 // SecurityFindings lists the pod's app containers (init containers included; the egress containers
-// excluded) that could bypass interception: running as the sidecar's UID (set on the container, or
-// inherited from the pod's securityContext), being privileged, or adding NET_ADMIN, NET_RAW or ALL.
+// excluded) that could bypass interception: running as the sidecar's UID or with the sidecar's GID as
+// primary group (set on the container, or inherited from the pod's securityContext: egress-init exempts
+// both), being privileged, or adding NET_ADMIN, NET_RAW or ALL.
 func SecurityFindings(pod *corev1.Pod, cfg Config) []Finding {
-	var podUID *int64
+	var podUID, podGID *int64
 	if pod.Spec.SecurityContext != nil {
-		podUID = pod.Spec.SecurityContext.RunAsUser
+		podUID, podGID = pod.Spec.SecurityContext.RunAsUser, pod.Spec.SecurityContext.RunAsGroup
 	}
 	var out []Finding
 	check := func(c corev1.Container, init bool) {
@@ -47,6 +48,13 @@ func SecurityFindings(pod *corev1.Pod, cfg Config) []Finding {
 		}
 		if uid != nil && *uid == cfg.SidecarUID {
 			add(fmt.Sprintf("runs as UID %d (%s), the egress sidecar's UID, whose traffic is not intercepted", *uid, from))
+		}
+		gid, from := podGID, "pod securityContext.runAsGroup"
+		if c.SecurityContext != nil && c.SecurityContext.RunAsGroup != nil {
+			gid, from = c.SecurityContext.RunAsGroup, "securityContext.runAsGroup"
+		}
+		if gid != nil && *gid == cfg.SidecarGID {
+			add(fmt.Sprintf("runs with GID %d (%s), the egress sidecar's GID, whose traffic is not intercepted", *gid, from))
 		}
 		if c.SecurityContext == nil {
 			return
