@@ -26,7 +26,3 @@ if ((${#need[@]})); then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Debian's postinst scripts may start these daemons; the tests run their own instances on their own ports.
-for svc in nginx prometheus; do
-	pkill -x "$svc" 2>/dev/null || true
-done
