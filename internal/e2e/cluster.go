@@ -91,16 +91,11 @@ func (c *Cluster) startWebhook(t T, ctx context.Context, binary string) {
 	c.InitImage, c.SidecarImage = env["EGRESS_INIT_IMAGE"], env["EGRESS_SIDECAR_IMAGE"]
 
 	dir := testworld.Dir(t, "egress-e2e-webhook-")
-	caFile := testworld.WriteCerts(t, dir, "127.0.0.1")
 	certDir := filepath.Join(dir, "certs")
 	if err := os.Mkdir(certDir, 0o700); err != nil {
 		t.Fatalf("%v", err)
 	}
-	for from, to := range map[string]string{"127.0.0.1.pem": "tls.crt", "127.0.0.1.key": "tls.key"} {
-		if err := os.Rename(filepath.Join(dir, from), filepath.Join(certDir, to)); err != nil {
-			t.Fatalf("%v", err)
-		}
-	}
+	caPEM := testworld.WriteServingCert(t, certDir, "127.0.0.1")
 	ports := freePorts(t, 3)
 	probeAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
 	c.WebhookArgs = overrideArgs(deploymentArgs(deploy, env), map[string]string{
@@ -149,10 +144,6 @@ func (c *Cluster) startWebhook(t T, ctx context.Context, binary string) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatalf("%v", err)
-	}
 	c.pointWebhookAt(t, ctx, fmt.Sprintf("https://127.0.0.1:%d%s", ports[0], webhook.MutatePath), caPEM)
 }
 

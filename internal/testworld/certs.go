@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 )
@@ -70,4 +71,21 @@ func WriteCerts(t T, dir string, names ...string) (caFile string) {
 		WriteFile(t, filepath.Join(dir, name+".key"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
 	}
 	return caFile
+}
+
+// WriteServingCert writes dir/tls.crt and dir/tls.key for name (a DNS name or an IP address), the layout
+// controller-runtime's webhook server reads, signed by a new CA whose certificate it returns as PEM.
+func WriteServingCert(t T, dir, name string) (caPEM []byte) {
+	t.Helper()
+	caFile := WriteCerts(t, dir, name)
+	for from, to := range map[string]string{name + ".pem": "tls.crt", name + ".key": "tls.key"} {
+		if err := os.Rename(filepath.Join(dir, from), filepath.Join(dir, to)); err != nil {
+			t.Fatalf("serving certificate: %v", err)
+		}
+	}
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatalf("serving certificate: %v", err)
+	}
+	return caPEM
 }
