@@ -8,7 +8,7 @@ FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 30m
 GO_TEST_FLAGS ?=
 
-.PHONY: all build test unit deps controlplane generate verify-generated lint fuzz bench demo require-root clean
+.PHONY: all build test unit deps controlplane generate verify-generated lint fuzz bench bench-micro demo require-root clean
 
 all: build
 
@@ -59,8 +59,14 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./pkg/sidecar
 	go test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./pkg/sidecar/dnsproxy
 
-## bench: benchmarks (pkg/policy now; the side-by-side suite comes with the benchmarks issue)
-bench:
+## bench: the side-by-side benchmark suite against nginx and haproxy (root; BENCH_QUICK=1 for a ~2-minute
+## smoke run); results in .cache/bench/ and docs/benchmarks.md
+bench: require-root
+	hack/bench/install-deps.sh
+	go run ./hack/bench/cmd/benchrun
+
+## bench-micro: the Go benchmarks (policy decisions, compile)
+bench-micro:
 	go test -run '^$$' -bench . -benchmem ./pkg/policy
 
 ## demo: the product end to end on an embedded default (root; builds what it needs on first run)
