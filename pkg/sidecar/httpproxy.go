@@ -51,11 +51,16 @@ type httpProxy struct {
 func newHTTPProxy(e *engine, plain, origin *http.Transport) *httpProxy {
 	h := &httpProxy{e: e, transports: []*http.Transport{plain, origin}}
 	errorLog := slog.NewLogLogger(e.log.Handler(), slog.LevelDebug)
+	buffers := &copyBufferPool{}
 	reverseProxy := func(t *http.Transport) *httputil.ReverseProxy {
 		return &httputil.ReverseProxy{
-			Transport:      t,
-			Rewrite:        rewrite,
-			FlushInterval:  -1, // stream: flush every write, buffer no body
+			Transport: t,
+			Rewrite:   rewrite,
+			// Bodies stream through a 32 KiB buffer either way; 0 writes them through the response
+			// writer's buffer, and ReverseProxy still flushes at once what may be a stream (unknown length,
+			// text/event-stream). -1 cost a flush (a write system call) per copied chunk.
+			FlushInterval:  0,
+			BufferPool:     buffers,
 			ErrorLog:       errorLog,
 			ErrorHandler:   h.upstreamError,
 			ModifyResponse: h.modifyResponse,
