@@ -115,7 +115,7 @@ func (e *engine) forward(app, up *net.TCPConn, peeked []byte, label string) {
 	defer e.tracker.Done(up)
 	sent := e.metrics.bytes.WithLabelValues(directionSent, label)
 	received := e.metrics.bytes.WithLabelValues(directionReceived, label)
-	err := tunnel(app, up, peeked, func(n int64) { sent.Add(float64(n)) }, func(n int64) { received.Add(float64(n)) })
+	err := tunnel(e.pipes, app, up, peeked, func(n int64) { sent.Add(float64(n)) }, func(n int64) { received.Add(float64(n)) })
 	if err != nil {
 		e.log.Debug("tunnel ended with an error", "upstream", up.RemoteAddr().String(), "error", err)
 	}

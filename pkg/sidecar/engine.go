@@ -32,6 +32,7 @@ type engine struct {
 	origDst      func(*net.TCPConn) (netip.AddrPort, error)
 	now          func() time.Time
 	tracker      *connTracker
+	pipes        *pipePool
 	http         *httpProxy
 	httpListener *connListener
 	selfAddrs    []netip.AddrPort // the capture listener's addresses

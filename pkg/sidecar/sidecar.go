@@ -201,6 +201,7 @@ func newEngine(cfg Config, opts Options, m *metrics, names nameCache) (*engine, 
 		origDst:     opts.OriginalDst,
 		now:         time.Now,
 		tracker:     newConnTracker(),
+		pipes:       newPipePool(),
 	}
 	for _, p := range cfg.ServerFirstPorts {
 		e.serverFirst[p] = true

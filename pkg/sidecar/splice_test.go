@@ -3,6 +3,8 @@ package sidecar
 import (
 	"io"
 	"net"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,7 +16,7 @@ func TestTunnelHalfClose(t *testing.T) {
 	var sent, received atomic.Int64
 	done := make(chan error, 1)
 	go func() {
-		done <- tunnel(appServer.(*net.TCPConn), upSidecar.(*net.TCPConn), []byte("peeked "),
+		done <- tunnel(newPipePool(), appServer.(*net.TCPConn), upSidecar.(*net.TCPConn), []byte("peeked "),
 			func(n int64) { sent.Add(n) }, func(n int64) { received.Add(n) })
 	}()
 
@@ -51,8 +53,8 @@ func TestTunnelLargeTransfer(t *testing.T) {
 	appClient, appServer := tcpPair(t)
 	upSidecar, upServer := tcpPair(t)
 	var received atomic.Int64
-	go tunnel(appServer.(*net.TCPConn), upSidecar.(*net.TCPConn), nil, func(int64) {}, func(n int64) { received.Add(n) })
-	const size = 5*spliceChunk + 123
+	go tunnel(newPipePool(), appServer.(*net.TCPConn), upSidecar.(*net.TCPConn), nil, func(int64) {}, func(n int64) { received.Add(n) })
+	const size = 5<<20 + 123
 	go func() {
 		buf := make([]byte, 64<<10)
 		for left := size; left > 0; {
@@ -70,4 +72,46 @@ func TestTunnelLargeTransfer(t *testing.T) {
 	if received.Load() != size {
 		t.Errorf("counted %d received", received.Load())
 	}
+}
+
+func TestIdleTunnelsHoldNoPipes(t *testing.T) {
+	pipes := newPipePool()
+	before := openPipes(t)
+	for range 50 {
+		appClient, appServer := tcpPair(t)
+		upSidecar, upServer := tcpPair(t)
+		go tunnel(pipes, appServer.(*net.TCPConn), upSidecar.(*net.TCPConn), nil, func(int64) {}, func(int64) {})
+		// One byte each way, then idle.
+		appClient.Write([]byte("a"))
+		upServer.Write([]byte("b"))
+		buf := make([]byte, 1)
+		upServer.SetDeadline(time.Now().Add(5 * time.Second))
+		appClient.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(upServer, buf); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(appClient, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 100 idle directions: only the few pipes kept for reuse stay open, not two per direction.
+	if held := openPipes(t) - before; held > 2*4 {
+		t.Fatalf("50 idle tunnels hold %d pipe file descriptors", held)
+	}
+}
+
+// openPipes counts this process's file descriptors that are pipes.
+func openPipes(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(target, "pipe:") {
+			n++
+		}
+	}
+	return n
 }
