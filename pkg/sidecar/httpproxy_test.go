@@ -2,7 +2,6 @@ package sidecar
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/pem"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"egress.io/egress/api/v1alpha1"
+	"egress.io/egress/internal/testworld"
 	"egress.io/egress/pkg/sidecar/dnsproxy"
 )
 
@@ -51,27 +51,10 @@ func (r *fakeResolver) LookupAddrs(_ context.Context, name string) ([]netip.Addr
 type proxyEnv struct {
 	e        *engine
 	reg      *prometheus.Registry
-	logs     *syncBuffer
+	logs     *testworld.SyncBuffer
 	resolver *fakeResolver
 	addr     string
 	origPort atomic.Uint32 // the original destination port connections claim
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newProxyEnv(t *testing.T, caBundle string, targets ...string) *proxyEnv {
@@ -79,7 +62,7 @@ func newProxyEnv(t *testing.T, caBundle string, targets ...string) *proxyEnv {
 	cfg := DefaultConfig()
 	cfg.CABundle = caBundle
 	cfg.ConnectTimeout = 2 * time.Second
-	logs := &syncBuffer{}
+	logs := &testworld.SyncBuffer{}
 	reg := prometheus.NewRegistry()
 	m, err := newMetrics(reg)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"egress.io/egress/hack/bench/internal/contender"
 	"egress.io/egress/hack/bench/internal/procstat"
+	"egress.io/egress/internal/testworld"
 )
 
 // Scenario and metric names of the memory benchmark.
@@ -99,7 +100,7 @@ func (b *Bench) withHeldConnections(ctx context.Context, sc *contender.Contender
 	if err != nil {
 		return err
 	}
-	stderr := &syncBuffer{}
+	stderr := &testworld.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("holdconns: %w", err)

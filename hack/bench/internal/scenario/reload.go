@@ -11,6 +11,7 @@ import (
 	"egress.io/egress/hack/bench/internal/contender"
 	"egress.io/egress/hack/bench/internal/env"
 	"egress.io/egress/hack/bench/internal/rules"
+	"egress.io/egress/internal/testworld"
 )
 
 // Scenario and metric names of the reload benchmark.
@@ -70,7 +71,7 @@ func (b *Bench) flip(ctx context.Context, text, want string) (time.Duration, int
 	if err != nil {
 		return 0, 0, err
 	}
-	stderr := &syncBuffer{}
+	stderr := &testworld.SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return 0, 0, fmt.Errorf("flipwait: %w", err)

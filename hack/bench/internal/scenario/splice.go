@@ -13,6 +13,7 @@ import (
 
 	"egress.io/egress/hack/bench/internal/contender"
 	"egress.io/egress/hack/bench/internal/procstat"
+	"egress.io/egress/internal/testworld"
 )
 
 // spliceCheck downloads Cfg.SpliceBytes through c while strace counts c's system calls.
@@ -37,7 +38,7 @@ func (b *Bench) straceDuring(c *contender.Contender, load func() error) (map[str
 		args = append(args, "-p", strconv.Itoa(pid))
 	}
 	strace := exec.Command("strace", args...)
-	stderr := &syncBuffer{}
+	stderr := &testworld.SyncBuffer{}
 	strace.Stderr = stderr
 	if err := strace.Start(); err != nil {
 		return nil, fmt.Errorf("strace: %w", err)
