@@ -17,6 +17,7 @@ type metrics struct {
 	upstreamErrors   *prometheus.CounterVec
 	dnsQueries       *prometheus.CounterVec
 	policyTargets    prometheus.Gauge
+	policyInvalid    prometheus.Gauge
 	policyReloads    *prometheus.CounterVec
 	policyLastReload prometheus.Gauge
 }
@@ -58,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "egress_policy_targets",
 			Help: "Valid targets in the compiled policy of this pod.",
 		}),
+		policyInvalid: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "egress_policy_invalid_targets",
+			Help: "Targets of the rule sets selecting this pod that are invalid and were skipped (they never widen access); see the sidecar's log for which.",
+		}),
 		policyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egress_policy_reloads_total",
 			Help: "Policy loads by result (success, failure).",
@@ -69,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.connections, m.httpRequests, m.httpDuration, m.bytes, m.upstreamErrors, m.dnsQueries,
-		m.policyTargets, m.policyReloads, m.policyLastReload,
+		m.policyTargets, m.policyInvalid, m.policyReloads, m.policyLastReload,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sidecar metrics: %w", err)

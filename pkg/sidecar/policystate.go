@@ -52,6 +52,7 @@ func (p *policyState) Update(sets []v1alpha1.EgressRuleSet) {
 	}
 	p.matcher.Store(m)
 	p.metrics.policyTargets.Set(float64(m.Targets()))
+	p.metrics.policyInvalid.Set(float64(len(problems)))
 	p.metrics.policyReloads.WithLabelValues("success").Inc()
 	p.metrics.policyLastReload.Set(float64(p.now().UnixNano()) / 1e9)
 	p.log.Info("policy loaded", "rule_sets", len(sets), "selected", len(selected), "targets", m.Targets(),
