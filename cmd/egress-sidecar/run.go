@@ -29,6 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if o.cfg.Pod.Labels, err = sidecar.ReadPodLabels(o.podLabelsFile); err != nil {
 			return fmt.Errorf("--%s: %w", flagPodLabelsFile, err)
 		}
+		o.cfg.PodLabelsFile = o.podLabelsFile
 	}
 	src, err := newSource(o, logger)
 	if err != nil {

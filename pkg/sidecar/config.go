@@ -100,6 +100,9 @@ type Config struct {
 	Pod policy.Pod
 	// GlobalNamespace holds rule sets that apply to pods of every namespace (--global-namespace).
 	GlobalNamespace string
+	// PodLabelsFile, when set, is the downward-API labels file Pod.Labels were read from; the sidecar
+	// follows it, so relabelling a running pod changes which rule sets select it (--pod-labels-file).
+	PodLabelsFile string
 }
 
 // DefaultConfig returns the configuration the sidecar runs with when no flag is given.

@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,11 @@ type policyState struct {
 	matcher atomic.Pointer[policy.Matcher]
 	loaded  chan struct{}
 	once    atomic.Bool
+
+	// mu serialises selection: the source's updates and label changes both re-select from the last sets.
+	mu       sync.Mutex
+	lastSets []v1alpha1.EgressRuleSet
+	haveSets bool
 }
 
 func newPolicyState(pod policy.Pod, globalNamespace string, log *slog.Logger, m *metrics) *policyState {
@@ -41,6 +47,26 @@ func (p *policyState) Loaded() <-chan struct{} { return p.loaded }
 
 // Update implements policy.Sink.
 func (p *policyState) Update(sets []v1alpha1.EgressRuleSet) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastSets, p.haveSets = sets, true
+	p.publish(sets)
+}
+
+// SetLabels replaces the pod's labels (after a relabel) and, once rule sets have been loaded, selects and
+// compiles them again for the new labels.
+func (p *policyState) SetLabels(labels map[string]string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pod.Labels = labels
+	p.log.Info("pod labels changed", "labels", labels)
+	if p.haveSets {
+		p.publish(p.lastSets)
+	}
+}
+
+// publish selects the sets for the pod, compiles them and makes the result the policy in force.
+func (p *policyState) publish(sets []v1alpha1.EgressRuleSet) {
 	selected, errs := policy.Select(sets, p.pod, p.globalNamespace)
 	for _, err := range errs {
 		p.log.Error("rule set skipped", "error", err)

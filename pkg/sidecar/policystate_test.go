@@ -37,3 +37,35 @@ func TestPolicyStateSkipsAndCountsInvalidTargets(t *testing.T) {
 		t.Errorf("an invalid target widened access: %+v", d)
 	}
 }
+
+func TestPolicyStateReselectsOnRelabel(t *testing.T) {
+	m, err := newMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := policy.Pod{Namespace: "shop", Labels: map[string]string{"app": "web"}}
+	state := newPolicyState(pod, "egress-system", slog.New(slog.DiscardHandler), m)
+	state.SetLabels(map[string]string{"app": "web", "tier": "x"}) // before any load: nothing to select yet
+	if state.Matcher() != nil {
+		t.Fatal("a relabel before the first load published a policy")
+	}
+	state.Update([]v1alpha1.EgressRuleSet{{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "checkout"},
+		Spec: v1alpha1.EgressRuleSetSpec{
+			PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "checkout"}},
+			Targets:     []v1alpha1.Target{"api.example.test:443"},
+		},
+	}})
+	decide := func() policy.Action { return state.Matcher().Decide("api.example.test", netip.Addr{}, 443).Action }
+	if decide() != policy.Deny {
+		t.Fatal("the web pod is allowed by the checkout rule set")
+	}
+	state.SetLabels(map[string]string{"app": "checkout"})
+	if decide() != policy.Allow {
+		t.Fatal("after relabelling to app=checkout the rule set does not apply")
+	}
+	state.SetLabels(map[string]string{"app": "web"})
+	if decide() != policy.Deny {
+		t.Fatal("after relabelling back the rule set still applies")
+	}
+}

@@ -127,6 +127,15 @@ func Run(ctx context.Context, cfg Config, src policy.Source, opts Options) error
 			errs <- fmt.Errorf("policy source: %w", err)
 		}
 	})
+	if cfg.PodLabelsFile != "" {
+		goRun(func() {
+			// Without the watch the labels read at start stay in force: selection goes on, only relabels
+			// are missed, so this is logged rather than fatal.
+			if err := watchPodLabels(srcCtx, cfg.PodLabelsFile, cfg.Pod.Labels, log, e.policy.SetLabels); err != nil {
+				log.Error("not following pod label changes", "file", cfg.PodLabelsFile, "error", err)
+			}
+		})
+	}
 	dnsCtx, stopDNS := context.WithCancel(connCtx)
 	defer stopDNS()
 	goRun(func() {
