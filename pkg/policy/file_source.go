@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"egress.io/egress/internal/filewatch"
 )
 
 // reloadDebounce coalesces the burst of events one save produces (truncate, write, chmod, rename).
@@ -30,16 +29,6 @@ func (s *FileSource) Run(ctx context.Context, sink Sink) error {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	watcher, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("watching rules file %s: %w", s.Path, err)
-	}
-	defer watcher.Close()
-	dir := filepath.Dir(s.Path)
-	if err := watcher.Add(dir); err != nil {
-		return fmt.Errorf("watching directory %s of rules file: %w", dir, err)
-	}
-
 	var lastHash [sha256.Size]byte
 	loaded := false
 	reload := func() {
@@ -63,28 +52,8 @@ func (s *FileSource) Run(ctx context.Context, sink Sink) error {
 		logger.Info("rules file loaded", "file", s.Path, "rule_sets", len(sets))
 		sink.Update(sets)
 	}
-	reload()
-
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case event, ok := <-watcher.Events:
-			if !ok {
-				return nil
-			}
-			if event.Op != fsnotify.Chmod || filepath.Clean(event.Name) == filepath.Clean(s.Path) {
-				timer.Reset(reloadDebounce)
-			}
-		case err, ok := <-watcher.Errors:
-			if !ok {
-				return nil
-			}
-			logger.Warn("rules file watch error", "file", s.Path, "error", err)
-		case <-timer.C:
-			reload()
-		}
-	}
+	// Watch calls reload once it watches, then on every change.
+	return filewatch.Watch(ctx, s.Path, reloadDebounce, func(err error) {
+		logger.Warn("rules file watch error", "file", s.Path, "error", err)
+	}, reload)
 }
