@@ -157,8 +157,32 @@ func writeVolumeFile(dir, path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 		return err
 	}
-	// World-readable: the containers run as other users, and there is no fsGroup handling here.
-	return os.WriteFile(full, data, 0o644)
+	// World-readable: the containers run as other users, and there is no fsGroup handling here. Written
+	// beside and renamed into place, so a refresh replaces the file atomically, as the kubelet's does.
+	tmp := full + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, full)
+}
+
+// RefreshDownwardAPI re-reads the pod from the API server and rewrites its downward-API volume files, as
+// the kubelet does when labels or annotations change.
+func (p *Pod) RefreshDownwardAPI(ctx context.Context) error {
+	fresh, err := p.opts.Client.CoreV1().Pods(p.spec.Namespace).Get(ctx, p.spec.Name, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("refreshing pod %s/%s: %w", p.spec.Namespace, p.spec.Name, err)
+	}
+	p.spec.Labels, p.spec.Annotations = fresh.Labels, fresh.Annotations
+	for _, vol := range p.spec.Spec.Volumes {
+		if vol.DownwardAPI == nil {
+			continue
+		}
+		if err := p.writeDownwardAPI(p.volumes[vol.Name], vol.DownwardAPI.Items); err != nil {
+			return fmt.Errorf("volume %s: %w", vol.Name, err)
+		}
+	}
+	return nil
 }
 
 // remap rewrites a path under one of the container's mount paths to the volume's directory on the host.

@@ -1,6 +1,7 @@
 package e2e_test
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,22 @@ func TestInjectedPodEndToEnd(t *testing.T) {
 			return env.Cluster.Kubectl(t, "", "get", "ers", "-n", "shop", "payments-deps",
 				"-o", `jsonpath={.status.conditions[?(@.type=="Accepted")].status}`) == "True"
 		})
+	})
+
+	t.Run("relabelling the pod re-selects its rule sets", func(t *testing.T) {
+		// payments-deps selects app=checkout: relabelled, the pod loses it; labelled back, it regains it.
+		for _, c := range []struct {
+			label, want string
+		}{{"app=web", "403 Forbidden"}, {"app=checkout", "200 OK"}} {
+			env.Cluster.Kubectl(t, "", "label", "pod", "-n", e2e.Namespace, "checkout", c.label, "--overwrite")
+			if err := running.RefreshDownwardAPI(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			testworld.WaitFor(t, c.label+": "+c.want, 5*time.Second, func() bool {
+				out, err := app.Curl("-i", "http://api.example.test.egress.local/")
+				return err == nil && strings.Contains(out, c.want)
+			})
+		}
 	})
 
 	t.Run("an Audit rule set lets denied calls through and reports them; deleting it enforces again", func(t *testing.T) {
