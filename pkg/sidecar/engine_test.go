@@ -146,12 +146,7 @@ func TestCaptureRefusesLoops(t *testing.T) {
 }
 
 func TestHTTPPriorKnowledgeH2C(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(echoHandler))
-	defer up.Close()
-	p := port(t, up.URL)
-	env := newProxyEnv(t, "", fmt.Sprintf("api.example.test:%d", p), fmt.Sprintf("127.0.0.1:%d", p))
-	env.origPort.Store(uint32(p))
-	env.resolve("api.example.test", "127.0.0.1")
+	env, p := newUpstreamEnv(t, "api.example.test", http.HandlerFunc(echoHandler))
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
 	client := &http.Client{Transport: &http.Transport{

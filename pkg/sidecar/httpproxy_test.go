@@ -57,6 +57,19 @@ type proxyEnv struct {
 	origPort atomic.Uint32 // the original destination port connections claim
 }
 
+// newUpstreamEnv starts an upstream HTTP server with handler on 127.0.0.1 and a proxy whose policy allows
+// name and 127.0.0.1 on the upstream's port; connections claim that port and name resolves to 127.0.0.1.
+func newUpstreamEnv(t *testing.T, name string, handler http.Handler) (*proxyEnv, uint16) {
+	t.Helper()
+	up := httptest.NewServer(handler)
+	t.Cleanup(up.Close)
+	p := port(t, up.URL)
+	env := newProxyEnv(t, "", fmt.Sprintf("%s:%d", name, p), fmt.Sprintf("127.0.0.1:%d", p))
+	env.origPort.Store(uint32(p))
+	env.resolve(name, "127.0.0.1")
+	return env, p
+}
+
 func newProxyEnv(t *testing.T, caBundle string, targets ...string) *proxyEnv {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -205,12 +218,7 @@ func echoHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestHTTPPlainAllowedAndDenied(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(echoHandler))
-	defer up.Close()
-	p := port(t, up.URL)
-	env := newProxyEnv(t, "", fmt.Sprintf("api.example.test:%d", p), fmt.Sprintf("127.0.0.1:%d", p))
-	env.origPort.Store(uint32(p))
-	env.resolve("api.example.test", "127.0.0.1")
+	env, p := newUpstreamEnv(t, "api.example.test", http.HandlerFunc(echoHandler))
 
 	req, _ := http.NewRequest("POST", fmt.Sprintf("http://api.example.test:%d/path?q=1", p), strings.NewReader("hello"))
 	req.Header.Set("X-Forwarded-For", "app-set")
@@ -277,12 +285,7 @@ func TestHTTPPlainAllowedAndDenied(t *testing.T) {
 }
 
 func TestHTTPKeepAliveDecidesEveryRequest(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(echoHandler))
-	defer up.Close()
-	p := port(t, up.URL)
-	env := newProxyEnv(t, "", fmt.Sprintf("api.example.test:%d", p), fmt.Sprintf("127.0.0.1:%d", p))
-	env.origPort.Store(uint32(p))
-	env.resolve("api.example.test", "127.0.0.1")
+	env, p := newUpstreamEnv(t, "api.example.test", http.HandlerFunc(echoHandler))
 	env.resolve("evil.example.test", "127.0.0.1")
 
 	got := env.rawRoundTrips(t,
@@ -297,12 +300,7 @@ func TestHTTPKeepAliveDecidesEveryRequest(t *testing.T) {
 }
 
 func TestHTTPRequestForms(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(echoHandler))
-	defer up.Close()
-	p := port(t, up.URL)
-	env := newProxyEnv(t, "", fmt.Sprintf("api.example.test:%d", p), fmt.Sprintf("127.0.0.1:%d", p))
-	env.origPort.Store(uint32(p))
-	env.resolve("api.example.test", "127.0.0.1")
+	env, p := newUpstreamEnv(t, "api.example.test", http.HandlerFunc(echoHandler))
 	env.resolve("evil.example.test", "127.0.0.1")
 	tests := []struct {
 		name, raw, want string
@@ -506,12 +504,7 @@ func TestHTTPUpgrade(t *testing.T) {
 }
 
 func TestHTTPPolicyReloadKeepsConnections(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(echoHandler))
-	defer up.Close()
-	p := port(t, up.URL)
-	env := newProxyEnv(t, "", fmt.Sprintf("api.example.test:%d", p), fmt.Sprintf("127.0.0.1:%d", p))
-	env.origPort.Store(uint32(p))
-	env.resolve("api.example.test", "127.0.0.1")
+	env, p := newUpstreamEnv(t, "api.example.test", http.HandlerFunc(echoHandler))
 	c, err := net.Dial("tcp", env.addr)
 	if err != nil {
 		t.Fatal(err)
