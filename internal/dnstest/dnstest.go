@@ -261,3 +261,20 @@ func (s *Server) header(name string, rrtype uint16) dns.RR_Header {
 
 // key is the form names are stored in: lower case, fully qualified.
 func key(name string) string { return dns.Fqdn(strings.ToLower(name)) }
+
+// Answers renders a response's answer section for comparison in tests: addresses of A and AAAA records,
+// "CNAME target" for CNAMEs.
+func Answers(m *dns.Msg) []string {
+	var out []string
+	for _, rr := range m.Answer {
+		switch v := rr.(type) {
+		case *dns.A:
+			out = append(out, v.A.String())
+		case *dns.AAAA:
+			out = append(out, v.AAAA.String())
+		case *dns.CNAME:
+			out = append(out, "CNAME "+v.Target)
+		}
+	}
+	return out
+}

@@ -21,21 +21,6 @@ func query(t *testing.T, network, addr, name string, qtype uint16) *dns.Msg {
 	return resp
 }
 
-func addrsOf(m *dns.Msg) []string {
-	var out []string
-	for _, rr := range m.Answer {
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.AAAA:
-			out = append(out, v.AAAA.String())
-		case *dns.CNAME:
-			out = append(out, "CNAME "+v.Target)
-		}
-	}
-	return out
-}
-
 func TestServer(t *testing.T) {
 	s := Start(t, "127.0.0.1:0", map[string][]netip.Addr{
 		"API.example.test.": {netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("fd00::2")},
@@ -43,11 +28,11 @@ func TestServer(t *testing.T) {
 
 	for _, network := range []string{"udp", "tcp"} {
 		resp := query(t, network, s.Addr(), "api.EXAMPLE.test", dns.TypeA)
-		if got := addrsOf(resp); !slices.Equal(got, []string{"198.18.0.2"}) || resp.Answer[0].Header().Ttl != 30 {
+		if got := Answers(resp); !slices.Equal(got, []string{"198.18.0.2"}) || resp.Answer[0].Header().Ttl != 30 {
 			t.Errorf("%s A: got %v (%v)", network, got, resp)
 		}
 		resp = query(t, network, s.Addr(), "api.example.test", dns.TypeAAAA)
-		if got := addrsOf(resp); !slices.Equal(got, []string{"fd00::2"}) {
+		if got := Answers(resp); !slices.Equal(got, []string{"fd00::2"}) {
 			t.Errorf("%s AAAA: got %v", network, got)
 		}
 		if resp = query(t, network, s.Addr(), "api.example.test", dns.TypeMX); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 0 {
@@ -63,7 +48,7 @@ func TestServer(t *testing.T) {
 
 	s.Set("new.example.test", []netip.Addr{netip.MustParseAddr("198.18.0.3")})
 	s.SetCNAME("www.example.test", "new.example.test")
-	if got := addrsOf(query(t, "udp", s.Addr(), "www.example.test", dns.TypeA)); !slices.Equal(got, []string{"CNAME new.example.test.", "198.18.0.3"}) {
+	if got := Answers(query(t, "udp", s.Addr(), "www.example.test", dns.TypeA)); !slices.Equal(got, []string{"CNAME new.example.test.", "198.18.0.3"}) {
 		t.Errorf("CNAME: got %v", got)
 	}
 	s.SetRcode("www.example.test", dns.RcodeServerFailure)

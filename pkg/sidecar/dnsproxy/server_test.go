@@ -125,21 +125,6 @@ func tryExchange(network, addr string, m *dns.Msg) (*dns.Msg, error) {
 	return resp, nil
 }
 
-func answerStrings(m *dns.Msg) []string {
-	var out []string
-	for _, rr := range m.Answer {
-		switch v := rr.(type) {
-		case *dns.A:
-			out = append(out, v.A.String())
-		case *dns.AAAA:
-			out = append(out, v.AAAA.String())
-		case *dns.CNAME:
-			out = append(out, "CNAME "+v.Target)
-		}
-	}
-	return out
-}
-
 func upstream(t *testing.T, records map[string][]netip.Addr, ttl time.Duration) *dnstest.Server {
 	return dnstest.Start(t, "127.0.0.1:0", records, ttl)
 }
@@ -165,9 +150,9 @@ func TestLocalAnswers(t *testing.T) {
 		} {
 			q := newQuery(tc.name, tc.qtype)
 			resp := exchange(t, network, p.addr, q)
-			if resp.Rcode != dns.RcodeSuccess || !resp.Authoritative || !slices.Equal(answerStrings(resp), tc.want) {
+			if resp.Rcode != dns.RcodeSuccess || !resp.Authoritative || !slices.Equal(dnstest.Answers(resp), tc.want) {
 				t.Errorf("%s %s %s: got rcode %s answers %v, want NOERROR %v", network, tc.name,
-					dns.TypeToString[tc.qtype], dns.RcodeToString[resp.Rcode], answerStrings(resp), tc.want)
+					dns.TypeToString[tc.qtype], dns.RcodeToString[resp.Rcode], dnstest.Answers(resp), tc.want)
 				continue
 			}
 			for _, rr := range resp.Answer {
@@ -203,16 +188,16 @@ func TestLocalAnswersCustomConfig(t *testing.T) {
 		LocalTTL:    30 * time.Second,
 	}, nil)
 	resp := exchange(t, "udp", p.addr, newQuery("db.sidecar.internal.", dns.TypeA))
-	if got := answerStrings(resp); !slices.Equal(got, []string{"240.1.2.3"}) || resp.Answer[0].Header().Ttl != 30 {
+	if got := dnstest.Answers(resp); !slices.Equal(got, []string{"240.1.2.3"}) || resp.Answer[0].Header().Ttl != 30 {
 		t.Errorf("A: got %v", resp)
 	}
 	resp = exchange(t, "udp", p.addr, newQuery("db.sidecar.internal.", dns.TypeAAAA))
-	if got := answerStrings(resp); !slices.Equal(got, []string{"100::42"}) {
+	if got := dnstest.Answers(resp); !slices.Equal(got, []string{"100::42"}) {
 		t.Errorf("AAAA: got %v", got)
 	}
 	// With another suffix, egress.local is an ordinary name.
 	resp = exchange(t, "udp", p.addr, newQuery("egress.local.", dns.TypeA))
-	if got := answerStrings(resp); !slices.Equal(got, []string{"192.0.2.1"}) {
+	if got := dnstest.Answers(resp); !slices.Equal(got, []string{"192.0.2.1"}) {
 		t.Errorf("egress.local forwarded: got %v", got)
 	}
 }
@@ -228,7 +213,7 @@ func TestForwarding(t *testing.T) {
 		q := newQuery("Api.Example.Test.", dns.TypeA)
 		q.Id = uint16(0xbee0 + i)
 		resp := exchange(t, network, p.addr, q)
-		if got := answerStrings(resp); resp.Rcode != dns.RcodeSuccess || !slices.Equal(got, []string{"198.18.0.10"}) {
+		if got := dnstest.Answers(resp); resp.Rcode != dns.RcodeSuccess || !slices.Equal(got, []string{"198.18.0.10"}) {
 			t.Errorf("%s A: got %v", network, resp)
 		}
 		if resp.Question[0].Name != "Api.Example.Test." {
@@ -238,7 +223,7 @@ func TestForwarding(t *testing.T) {
 			t.Errorf("%s query: upstream TCP queries went from %d to %d", network, before, up.TCPQueries())
 		}
 		resp = exchange(t, network, p.addr, newQuery("api.example.test.", dns.TypeAAAA))
-		if got := answerStrings(resp); !slices.Equal(got, []string{"2001:db8::10"}) {
+		if got := dnstest.Answers(resp); !slices.Equal(got, []string{"2001:db8::10"}) {
 			t.Errorf("%s AAAA: got %v", network, got)
 		}
 		resp = exchange(t, network, p.addr, newQuery("missing.example.test.", dns.TypeA))
@@ -284,7 +269,7 @@ func TestTruncationFallsBackToTCP(t *testing.T) {
 	// The upstream truncates every UDP answer: the proxy retries over TCP and the client gets it all.
 	up.SetTruncateUDP(true)
 	resp := exchange(t, "udp", p.addr, newQuery("small.example.test.", dns.TypeA))
-	if resp.Truncated || !slices.Equal(answerStrings(resp), []string{"198.18.0.20"}) {
+	if resp.Truncated || !slices.Equal(dnstest.Answers(resp), []string{"198.18.0.20"}) {
 		t.Errorf("small answer: got %v", resp)
 	}
 	if up.TCPQueries() != 1 {
@@ -319,7 +304,7 @@ func TestCNAMEChainRecorded(t *testing.T) {
 
 	resp := exchange(t, "udp", p.addr, newQuery("WWW.shop.test.", dns.TypeA))
 	want := []string{"CNAME shop.cdn.test.", "CNAME edge.cdn.test.", "198.18.0.30"}
-	if got := answerStrings(resp); !slices.Equal(got, want) {
+	if got := dnstest.Answers(resp); !slices.Equal(got, want) {
 		t.Errorf("answer = %v, want %v", got, want)
 	}
 	wantNames(t, p.cache, "198.18.0.30", "edge.cdn.test", "shop.cdn.test", "www.shop.test")
@@ -384,8 +369,8 @@ func TestUpstreamFailures(t *testing.T) {
 				q.Id = 4242
 				start := time.Now()
 				resp := exchange(t, network, p.addr, q)
-				if resp.Rcode != tc.rcode || !slices.Equal(answerStrings(resp), tc.answer) {
-					t.Errorf("%s: got %s %v, want %s %v", network, dns.RcodeToString[resp.Rcode], answerStrings(resp),
+				if resp.Rcode != tc.rcode || !slices.Equal(dnstest.Answers(resp), tc.answer) {
+					t.Errorf("%s: got %s %v, want %s %v", network, dns.RcodeToString[resp.Rcode], dnstest.Answers(resp),
 						dns.RcodeToString[tc.rcode], tc.answer)
 				}
 				if d := time.Since(start); d > 2*time.Second {
@@ -492,7 +477,7 @@ func TestMalformedMessages(t *testing.T) {
 	_, _ = conn.Write([]byte{0, 5, 1, 2, 3, 4, 5})
 	_ = conn.Close()
 	for _, network := range []string{"udp", "tcp"} {
-		if resp := exchange(t, network, p.addr, newQuery("api.example.test.", dns.TypeA)); !slices.Equal(answerStrings(resp), []string{"198.18.0.60"}) {
+		if resp := exchange(t, network, p.addr, newQuery("api.example.test.", dns.TypeA)); !slices.Equal(dnstest.Answers(resp), []string{"198.18.0.60"}) {
 			t.Errorf("%s after malformed input: %v", network, resp)
 		}
 	}
@@ -508,7 +493,7 @@ func TestListenBothFamiliesSamePort(t *testing.T) {
 	for _, a := range addrs {
 		for _, network := range []string{"udp", "tcp"} {
 			resp := exchange(t, network, a.String(), newQuery("x.egress.local.", dns.TypeA))
-			if !slices.Equal(answerStrings(resp), []string{"240.0.0.1"}) {
+			if !slices.Equal(dnstest.Answers(resp), []string{"240.0.0.1"}) {
 				t.Errorf("%s %s: %v", network, a, resp)
 			}
 		}
@@ -589,7 +574,7 @@ func TestConcurrentQueries(t *testing.T) {
 			resp, err := tryExchange(network, p.addr, newQuery("api.example.test.", dns.TypeA))
 			if err != nil {
 				t.Error(err)
-			} else if !slices.Equal(answerStrings(resp), []string{"198.18.0.70"}) {
+			} else if !slices.Equal(dnstest.Answers(resp), []string{"198.18.0.70"}) {
 				t.Errorf("%s: %v", network, resp)
 			}
 		})
