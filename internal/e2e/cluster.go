@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,7 +15,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"egress.io/egress/internal/controlplane"
 	"egress.io/egress/internal/testworld"
@@ -144,7 +141,10 @@ func (c *Cluster) startWebhook(t T, ctx context.Context, binary string) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	c.pointWebhookAt(t, ctx, fmt.Sprintf("https://127.0.0.1:%d%s", ports[0], webhook.MutatePath), caPEM)
+	url := fmt.Sprintf("https://127.0.0.1:%d%s", ports[0], webhook.MutatePath)
+	if err := c.CP.PointWebhooksAt(ctx, webhookName, url, caPEM); err != nil {
+		t.Fatalf("%v", err)
+	}
 }
 
 // deploymentArgs returns the container's args with $(VAR) references to its env expanded.
@@ -172,27 +172,6 @@ func overrideArgs(args []string, overrides map[string]string) []string {
 		out = append(out, "--"+name+"="+value)
 	}
 	return out
-}
-
-// pointWebhookAt replaces every webhook's clientConfig (a Service in the manifests) with url and caPEM.
-func (c *Cluster) pointWebhookAt(t T, ctx context.Context, url string, caPEM []byte) {
-	t.Helper()
-	cfg, err := c.CP.Clientset().AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, webhookName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatalf("reading the MutatingWebhookConfiguration: %v", err)
-	}
-	var ops []map[string]any
-	for i := range cfg.Webhooks {
-		ops = append(ops, map[string]any{
-			"op": "replace", "path": fmt.Sprintf("/webhooks/%d/clientConfig", i),
-			"value": map[string]any{"url": url, "caBundle": base64.StdEncoding.EncodeToString(caPEM)},
-		})
-	}
-	patch, _ := json.Marshal(ops)
-	if _, err := c.CP.Clientset().AdmissionregistrationV1().MutatingWebhookConfigurations().
-		Patch(ctx, webhookName, types.JSONPatchType, patch, metav1.PatchOptions{}); err != nil {
-		t.Fatalf("pointing the webhook at %s: %v", url, err)
-	}
 }
 
 // EnableNamespace creates namespace ns with its default service account and kube-root-ca.crt (the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"egress.io/egress/internal/controlplane"
 	"egress.io/egress/internal/testworld"
@@ -94,28 +91,11 @@ func applyManifests(t *testing.T, c *controlplane.ControlPlane) error {
 	return nil
 }
 
-// pointWebhookAt replaces each webhook's clientConfig (a Service in the manifests) with a URL on 127.0.0.1.
+// pointWebhookAt points the MutatingWebhookConfiguration's webhooks at the local webhook on 127.0.0.1:port.
 func pointWebhookAt(t *testing.T, c *controlplane.ControlPlane, port int, caPEM []byte) error {
-	var ops []map[string]any
-	for i := range 2 {
-		ops = append(ops, map[string]any{
-			"op":   "replace",
-			"path": fmt.Sprintf("/webhooks/%d/clientConfig", i),
-			"value": map[string]any{
-				"url":      fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.MutatePath),
-				"caBundle": base64.StdEncoding.EncodeToString(caPEM),
-			},
-		})
-	}
-	patch, _ := json.Marshal(ops)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := c.Clientset().AdmissionregistrationV1().MutatingWebhookConfigurations().
-		Patch(ctx, "egress-webhook", types.JSONPatchType, patch, metav1.PatchOptions{})
-	if err != nil {
-		return fmt.Errorf("pointing the MutatingWebhookConfiguration at 127.0.0.1:%d: %w", port, err)
-	}
-	return nil
+	return c.PointWebhooksAt(ctx, "egress-webhook", fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.MutatePath), caPEM)
 }
 
 // webhookConfig is the Config the tests run the webhook with: static certificates on 127.0.0.1.
