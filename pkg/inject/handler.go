@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/http"
 
+	applypatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -104,11 +106,11 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 			return finish(ResultRejected, ReasonMutation, admission.Denied("egress: "+err.Error()))
 		}
 	}
-	raw, err := json.Marshal(mutated)
+	resp, err := h.patchResponse(req.Object.Raw, pod, mutated)
 	if err != nil {
-		return finish(ResultError, ReasonMutation, admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding pod: %w", err)))
+		log.Error(err, "building the patch")
+		return finish(ResultError, ReasonMutation, admission.Errored(http.StatusInternalServerError, fmt.Errorf("egress: %w", err)))
 	}
-	resp := admission.PatchResponseFromRaw(req.Object.Raw, raw)
 	if h.cfg.UnsafePods == WarnUnsafePods {
 		resp = resp.WithWarnings(warnings(SecurityFindings(pod, h.cfg))...)
 	}
@@ -116,6 +118,45 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 		log.Info("injected", "reason", reason)
 	}
 	return finish(ResultInjected, reason, resp)
+}
+
+// patchResponse answers with the patch from pod to mutated (see CreatePatch), after checking that it turns
+// the raw request object into mutated: a patch that does not is an error, never a silently different pod.
+func (h *Handler) patchResponse(raw []byte, pod, mutated *corev1.Pod) (admission.Response, error) {
+	ops, err := CreatePatch(pod, mutated)
+	if err != nil {
+		return admission.Response{}, err
+	}
+	if len(ops) == 0 {
+		return admission.Allowed(""), nil
+	}
+	doc, err := json.Marshal(ops)
+	if err != nil {
+		return admission.Response{}, fmt.Errorf("encoding the patch: %w", err)
+	}
+	patch, err := applypatch.DecodePatch(doc)
+	if err != nil {
+		return admission.Response{}, fmt.Errorf("decoding our own patch: %w", err)
+	}
+	patched, err := patch.Apply(raw)
+	if err != nil {
+		return admission.Response{}, fmt.Errorf("the patch does not apply to the pod as sent: %w", err)
+	}
+	check := &corev1.Pod{}
+	if err := h.decoder.DecodeRaw(runtime.RawExtension{Raw: patched}, check); err != nil {
+		return admission.Response{}, fmt.Errorf("decoding the patched pod: %w", err)
+	}
+	if check.Namespace == "" {
+		check.Namespace = mutated.Namespace
+	}
+	if !equality.Semantic.DeepEqual(check, mutated) {
+		return admission.Response{}, errors.New("the patch applied to the pod as sent does not give the injected pod")
+	}
+	pt := admissionv1.PatchTypeJSONPatch
+	return admission.Response{
+		Patches:           ops,
+		AdmissionResponse: admissionv1.AdmissionResponse{Allowed: true, PatchType: &pt},
+	}, nil
 }
 
 // checkSecurity answers for an already injected pod: denied when it has findings under RejectUnsafePods

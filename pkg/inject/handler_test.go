@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
@@ -67,20 +66,8 @@ func podRequest(t *testing.T, pod *corev1.Pod, dryRun bool) admission.Request {
 // applyResponse applies the response's JSON patch to the request's pod.
 func applyResponse(t *testing.T, req admission.Request, resp admission.Response) *corev1.Pod {
 	t.Helper()
-	ops, err := json.Marshal(resp.Patches)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patch, err := jsonpatch.DecodePatch(ops)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := patch.Apply(req.Object.Raw)
-	if err != nil {
-		t.Fatal(err)
-	}
 	pod := &corev1.Pod{}
-	if err := json.Unmarshal(out, pod); err != nil {
+	if err := json.Unmarshal(applyPatch(t, req.Object.Raw, resp), pod); err != nil {
 		t.Fatal(err)
 	}
 	return pod
