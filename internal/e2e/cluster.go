@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"egress.io/egress/internal/controlplane"
+	"egress.io/egress/internal/netnstest"
 	"egress.io/egress/internal/testworld"
 	"egress.io/egress/pkg/webhook"
 )
@@ -103,6 +104,7 @@ func (c *Cluster) startWebhook(t T, ctx context.Context, binary string) {
 		"health-probe-bind-address": probeAddr,
 		"metrics-bind-address":      "127.0.0.1:" + strconv.Itoa(ports[2]),
 		"exclude-outbound-cidrs":    ServiceCIDR,
+		"public-cidrs":              netnstest.WorldPublicCIDRs,
 	})
 
 	saConfig, err := c.CP.ServiceAccountConfig(ctx, systemNamespace, webhookName)

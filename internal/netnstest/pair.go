@@ -24,6 +24,11 @@ var (
 	WorldIPv6 = netip.MustParseAddr("2001:db8::2")
 )
 
+// WorldPublicCIDRs are the world's server addresses 198.18.0.2-198.18.0.7, for the sidecar's
+// --public-cidrs: benchmarking space is refused by default (package addrclass), and here it stands in for
+// the internet. The pod's own address stays refused.
+const WorldPublicCIDRs = "198.18.0.2/31,198.18.0.4/30"
+
 const (
 	subnetBitsIPv4 = 24
 	subnetBitsIPv6 = 64

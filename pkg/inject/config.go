@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/sidecar/addrclass"
 )
 
 // UnsafePodAction says what happens to a pod whose app containers could bypass interception.
@@ -43,6 +44,10 @@ type Config struct {
 	ExcludeOutboundPorts []redirect.PortRange
 	// IncludeOutboundCIDRs, when set, limits redirection to these CIDRs; annotations override it.
 	IncludeOutboundCIDRs []netip.Prefix
+	// PublicCIDRs and NAT64Prefixes are the sidecar's --public-cidrs and --nat64-prefixes (see package
+	// addrclass); empty leaves the sidecar's defaults.
+	PublicCIDRs   []netip.Prefix
+	NAT64Prefixes []netip.Prefix
 	// IPv6 is egress-init's --ipv6 (auto, on or off); DropUDP its --drop-udp.
 	IPv6    string
 	DropUDP bool
@@ -138,6 +143,14 @@ func (c Config) Validate() error {
 	}
 	if c.GlobalNamespace == "" {
 		errs = append(errs, errors.New("GlobalNamespace: must not be empty"))
+	}
+	if _, err := addrclass.New(addrclass.Config{Public: c.PublicCIDRs}); err != nil {
+		errs = append(errs, fmt.Errorf("PublicCIDRs: %w", err))
+	}
+	if len(c.NAT64Prefixes) > 0 {
+		if _, err := addrclass.New(addrclass.Config{NAT64: c.NAT64Prefixes}); err != nil {
+			errs = append(errs, fmt.Errorf("NAT64Prefixes: %w", err))
+		}
 	}
 	switch c.UnsafePods {
 	case RejectUnsafePods, WarnUnsafePods:

@@ -70,6 +70,12 @@ func sidecarContainer(cfg Config) corev1.Container {
 		// CIDR target allows it (no SSRF into the cluster), wherever the cluster's ranges are.
 		args = append(args, "--deny-cidrs="+joinPrefixes(cfg.ExcludeOutboundCIDRs))
 	}
+	if len(cfg.PublicCIDRs) > 0 {
+		args = append(args, "--public-cidrs="+joinPrefixes(cfg.PublicCIDRs))
+	}
+	if len(cfg.NAT64Prefixes) > 0 {
+		args = append(args, "--nat64-prefixes="+joinPrefixes(cfg.NAT64Prefixes))
+	}
 	return corev1.Container{
 		Name:            SidecarContainerName,
 		Image:           cfg.SidecarImage,

@@ -57,27 +57,54 @@ func (e *engine) handleConn(ctx context.Context, c *net.TCPConn) {
 
 	var res SniffResult
 	var peeked []byte
-	if e.serverFirst[orig.Port()] {
+	switch {
+	case e.isSentinel(orig.Addr()):
+		// Only NAME.egress.local resolves to a sentinel, and it is only for plain HTTP: no need to wait
+		// for the client's first bytes, which may come late (connection pools, browsers).
+		res = SniffResult{Protocol: ProtoHTTP}
+	case e.serverFirst[orig.Port()]:
 		res = SniffResult{Protocol: ProtoTCP, Why: WhyServerFirst}
-	} else if res, peeked, err = sniff(c, e.cfg.SniffTimeout, e.cfg.SniffBytes); err != nil {
-		e.log.Debug("connection failed while sniffing", "destination", orig.String(), "error", err)
-		c.Close()
+	default:
+		if res, peeked, err = sniff(c, e.cfg.SniffTimeout, e.cfg.SniffBytes); err != nil {
+			e.log.Debug("connection failed while sniffing", "destination", orig.String(), "error", err)
+			c.Close()
+			return
+		}
+	}
+	if res.Protocol == ProtoTCP && res.Why == WhyTimeout {
+		handedOver = e.lateClient(ctx, c, orig, peeked)
 		return
 	}
+	handedOver = e.route(ctx, c, orig, res, peeked)
+}
 
+// route hands a sniffed connection to the path of its protocol, and reports whether the HTTP server took
+// it over (then the connection is untracked when the server closes it).
+func (e *engine) route(ctx context.Context, c *net.TCPConn, orig netip.AddrPort, res SniffResult, peeked []byte) bool {
 	switch res.Protocol {
 	case ProtoHTTP:
 		cc := &capturedConn{TCPConn: c, orig: orig, peeked: peeked, tap: newHeadTap(), tracker: e.tracker}
 		if err := e.httpListener.Put(cc); err != nil {
 			c.Close()
-			return
+			return false
 		}
-		handedOver = true // the HTTP server owns it now; capturedConn.Close untracks it
+		return true
 	case ProtoTLS:
 		e.passthrough(ctx, c, orig, res.SNI, peeked)
 	default:
 		e.opaque(ctx, c, orig, res.Why, peeked)
 	}
+	return false
+}
+
+// isSentinel reports whether addr is an address the DNS proxy answers for NAME.egress.local.
+func (e *engine) isSentinel(addr netip.Addr) bool {
+	for _, s := range e.sentinels {
+		if s == addr {
+			return true
+		}
+	}
+	return false
 }
 
 // isLoop reports whether a captured connection was headed for loopback or the sidecar itself: egress-init

@@ -9,6 +9,7 @@ import (
 
 	"egress.io/egress/pkg/policy"
 	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/sidecar/addrclass"
 	"egress.io/egress/pkg/sidecar/dnsproxy"
 )
 
@@ -31,6 +32,8 @@ const (
 	FlagDNSTimeout            = "dns-timeout"
 	FlagLocalSuffix           = "local-suffix"
 	FlagDenyCIDRs             = "deny-cidrs"
+	FlagPublicCIDRs           = "public-cidrs"
+	FlagNAT64Prefixes         = "nat64-prefixes"
 	FlagMaxHostLabels         = "max-host-labels"
 	FlagLogAllowed            = "log-allowed"
 	FlagDecisionsBuffer       = "decisions-buffer"
@@ -57,7 +60,7 @@ type Config struct {
 	// AdminAddr is host:port of the admin server: /metrics, /ready, /live, /debug/decisions (--admin-addr).
 	AdminAddr string
 	// SniffTimeout bounds the wait for the client's first bytes; a client that sends too little in time is
-	// treated as opaque TCP (--sniff-timeout).
+	// decided by whoever speaks first, the client or the server (--sniff-timeout).
 	SniffTimeout time.Duration
 	// SniffBytes bounds what is read before deciding the protocol (--sniff-bytes).
 	SniffBytes int
@@ -83,9 +86,16 @@ type Config struct {
 	DNSTimeout time.Duration
 	// LocalSuffix is the suffix that asks for TLS origination: http://NAME.<suffix>/ (--local-suffix).
 	LocalSuffix string
-	// DenyCIDRs are denied for resolved names in addition to DefaultDeniedPrefixes, e.g. the cluster's pod
-	// and service CIDRs (--deny-cidrs).
+	// DenyCIDRs are refused for resolved names whatever the special-purpose registries say, e.g. the
+	// cluster's pod and service CIDRs (--deny-cidrs). See package addrclass.
 	DenyCIDRs []netip.Prefix
+	// PublicCIDRs are not refused for resolved names although a special-purpose registry reserves them:
+	// an internal network numbered from such a range that rule sets should treat like the internet
+	// (--public-cidrs). DenyCIDRs win over them.
+	PublicCIDRs []netip.Prefix
+	// NAT64Prefixes are the prefixes DNS64 synthesises; their addresses are as safe as the IPv4 address
+	// they embed (--nat64-prefixes; default 64:ff9b::/96).
+	NAT64Prefixes []netip.Prefix
 	// MaxHostLabels bounds the host label values of metrics beyond the hosts named in targets
 	// (--max-host-labels).
 	MaxHostLabels int
@@ -125,7 +135,17 @@ func DefaultConfig() Config {
 		DecisionsBuffer:       256,
 		DrainTimeout:          10 * time.Second,
 		GlobalNamespace:       "egress-system",
+		NAT64Prefixes:         append([]netip.Prefix(nil), addrclass.DefaultNAT64Prefixes...),
 	}
+}
+
+// addrClassConfig is the address guard's part of the configuration.
+func (c Config) addrClassConfig() addrclass.Config {
+	nat64 := c.NAT64Prefixes
+	if nat64 == nil {
+		nat64 = []netip.Prefix{} // none, rather than addrclass's default
+	}
+	return addrclass.Config{Deny: c.DenyCIDRs, Public: c.PublicCIDRs, NAT64: nat64}
 }
 
 // Validate reports every problem of c, each naming the flag at fault.
@@ -196,9 +216,24 @@ func (c Config) Validate() error {
 	if _, ok := dnsproxy.IsLocalName("x."+c.LocalSuffix, c.LocalSuffix); !ok {
 		bad(FlagLocalSuffix, "%q: not a domain suffix", c.LocalSuffix)
 	}
-	for _, p := range c.DenyCIDRs {
-		if !p.IsValid() || p.Masked() != p {
-			bad(FlagDenyCIDRs, "%v: invalid or has host bits set", p)
+	for _, list := range []struct {
+		flag     string
+		prefixes []netip.Prefix
+	}{{FlagDenyCIDRs, c.DenyCIDRs}, {FlagPublicCIDRs, c.PublicCIDRs}, {FlagNAT64Prefixes, c.NAT64Prefixes}} {
+		for _, p := range list.prefixes {
+			if !p.IsValid() || p.Masked() != p {
+				bad(list.flag, "%v: invalid or has host bits set", p)
+			}
+		}
+	}
+	for _, p := range c.PublicCIDRs {
+		if _, err := addrclass.New(addrclass.Config{Public: []netip.Prefix{p}}); err != nil {
+			bad(FlagPublicCIDRs, "%v", err)
+		}
+	}
+	for _, p := range c.NAT64Prefixes {
+		if _, err := addrclass.New(addrclass.Config{NAT64: []netip.Prefix{p}}); err != nil {
+			bad(FlagNAT64Prefixes, "%v", err)
 		}
 	}
 	if c.MaxHostLabels < 0 {

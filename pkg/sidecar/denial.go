@@ -42,7 +42,7 @@ func denialText(d policy.Decision) (header, body string) {
 func refusalText(e *refusedAddrError, authority string) (header, body string) {
 	s := e.Suggestion()
 	header = fmt.Sprintf("%s; resolves to %s, a private or reserved address; allow with target %q", authority, e.Addr, s)
-	body = fmt.Sprintf("egress denied: %s resolves to %s, a private or reserved address, which only a CIDR target allows; allow with target %q\n", authority, e.Addr, s)
+	body = fmt.Sprintf("egress denied: %s resolves to %s, a private or reserved address (%s), which only a CIDR target allows; allow with target %q\n", authority, e.Addr, e.Class, s)
 	return headerValue(header), body
 }
 

@@ -52,16 +52,16 @@ func (d *upstreamDialer) DialName(ctx context.Context, name string, port uint16)
 	}
 	m := d.matcher()
 	var allowed []netip.Addr
-	var refused []netip.Addr
+	var refused *refusedAddrError
 	for _, addr := range addrs {
 		addr = addr.Unmap()
 		ap := netip.AddrPortFrom(addr, port)
-		verdict := d.guard.Check(m, addr, port)
+		verdict, class := d.guard.Check(m, addr, port)
 		switch {
-		case d.isSelf != nil && d.isSelf(ap):
-			refused = append(refused, addr)
-		case verdict == addrRefused:
-			refused = append(refused, addr)
+		case verdict == addrRefused, d.isSelf != nil && d.isSelf(ap):
+			if refused == nil {
+				refused = &refusedAddrError{Name: name, Addr: addr, Port: port, Class: class.String()}
+			}
 		case verdict == addrAudit:
 			if d.onAudit != nil {
 				d.onAudit(ctx, name, ap)
@@ -72,7 +72,7 @@ func (d *upstreamDialer) DialName(ctx context.Context, name string, port uint16)
 		}
 	}
 	if len(allowed) == 0 {
-		return nil, &refusedAddrError{Name: name, Addr: refused[0], Port: port}
+		return nil, refused
 	}
 	return d.dialAddrs(ctx, name, allowed, port)
 }
@@ -143,19 +143,20 @@ func (e *upstreamError) Error() string {
 func (e *upstreamError) Unwrap() error { return e.Err }
 
 // refusedAddrError is a destination refused after the policy allowed its name: every address the name
-// resolved to is in a denied range (or is the sidecar itself) and no CIDR target allows it.
+// resolved to is in a refused range (or is the sidecar itself) and no CIDR target allows it.
 type refusedAddrError struct {
-	Name string
-	Addr netip.Addr
-	Port uint16
-	Loop bool
+	Name  string
+	Addr  netip.Addr
+	Port  uint16
+	Loop  bool
+	Class string // the range that refused Addr (addrclass.Result.String)
 }
 
 func (e *refusedAddrError) Error() string {
 	if e.Loop {
 		return fmt.Sprintf("%s is the sidecar itself", netip.AddrPortFrom(e.Addr, e.Port))
 	}
-	return fmt.Sprintf("%s resolves to %s, a private or reserved address", e.Name, e.Addr)
+	return fmt.Sprintf("%s resolves to %s, a private or reserved address (%s)", e.Name, e.Addr, e.Class)
 }
 
 // Suggestion is the CIDR target that would allow the refused address.

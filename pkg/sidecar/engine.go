@@ -36,6 +36,7 @@ type engine struct {
 	http         *httpProxy
 	httpListener *connListener
 	selfAddrs    []netip.AddrPort // the capture listener's addresses
+	sentinels    []netip.Addr     // what the DNS proxy answers for NAME.egress.local
 }
 
 // matcher returns the policy in force now.

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"egress.io/egress/pkg/policy"
 )
@@ -19,6 +20,9 @@ const (
 	reasonBadRequest    = "bad_request"    // no usable Host, or an absolute URI that disagrees with it
 	reasonConnectMethod = "connect_method" // CONNECT: the sidecar is transparent, not a forward proxy
 )
+
+// flushLatency bounds how long response bytes the sidecar has may wait in its buffer for more.
+const flushLatency = time.Millisecond
 
 // statusClientClosed is recorded for requests whose client went away before a response (nginx's 499).
 const statusClientClosed = 499
@@ -55,11 +59,14 @@ func newHTTPProxy(e *engine, plain, origin *http.Transport) *httpProxy {
 	reverseProxy := func(t *http.Transport) *httputil.ReverseProxy {
 		return &httputil.ReverseProxy{
 			Transport: t,
-			Rewrite:   rewrite,
-			// Bodies stream through a 32 KiB buffer either way; 0 writes them through the response
-			// writer's buffer, and ReverseProxy still flushes at once what may be a stream (unknown length,
-			// text/event-stream). -1 cost a flush (a write system call) per copied chunk.
-			FlushInterval:  0,
+			Rewrite:   h.rewrite,
+			// Headers and body bytes reach the app when they reach the sidecar: what is written stays in
+			// the response writer's buffer at most flushLatency, and the headers are flushed then even if
+			// the body has not begun. A response that arrives whole is written in one go, with no timer
+			// firing (0 held a known-length body back until it was complete; -1 costs a write system call
+			// per copied chunk and one for the headers alone). ReverseProxy flushes what may be a stream
+			// (unknown length, text/event-stream) after every write anyway.
+			FlushInterval:  flushLatency,
 			BufferPool:     buffers,
 			ErrorLog:       errorLog,
 			ErrorHandler:   h.upstreamError,
@@ -111,6 +118,8 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	m := h.e.matcher()
 	d := decide(m, target.Name, netip.Addr{}, target.Port)
+	// Dial exactly what was decided on: the normalised name (case, trailing dot, IDNA) or the address.
+	target.Name = dialName(d, target.Name)
 	label := h.e.labels.Host(m, d.Name, d.IP)
 	h.e.report(r.Context(), target.Protocol(), d, netip.Addr{})
 	if !d.Allowed() {
@@ -130,9 +139,6 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.e.metrics.httpDuration.WithLabelValues(label).Observe(h.e.now().Sub(start).Seconds())
 		}
 	}()
-	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &countingBody{ReadCloser: r.Body, add: h.e.metrics.bytes.WithLabelValues(directionSent, label).Add}
-	}
 	proxy := h.plain
 	if target.Originate {
 		proxy = h.origin
@@ -145,8 +151,15 @@ func (h *httpProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // are added (the app's address is nobody's business outside the pod). The upstream request is framed
 // anew by the transport, so no framing ambiguity of the app's request (Content-Length against
 // Transfer-Encoding) reaches the upstream.
-func rewrite(pr *httputil.ProxyRequest) {
+//
+// The request body is counted on the outbound request: the server's own request body must stay what
+// net/http made it, because net/http answers "Expect: 100-continue" only when the body is read, and then
+// only if it still recognises it.
+func (h *httpProxy) rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(reqKey{}).(*reqState)
+	if pr.Out.Body != nil && pr.Out.Body != http.NoBody {
+		pr.Out.Body = &countingBody{ReadCloser: pr.Out.Body, add: h.e.metrics.bytes.WithLabelValues(directionSent, st.host).Add}
+	}
 	pr.Out.URL.Scheme = "http"
 	if st.target.Originate {
 		pr.Out.URL.Scheme = "https"
@@ -237,4 +250,16 @@ func (b *countingBody) Read(p []byte) (int, error) {
 		b.add(float64(n))
 	}
 	return n, err
+}
+
+// dialName returns what a decision allows to be dialled: its normalised name, else its address; fallback
+// when it has neither (a request denied as not ready or invalid is never dialled).
+func dialName(d policy.Decision, fallback string) string {
+	switch {
+	case d.Name != "":
+		return d.Name
+	case d.IP.IsValid():
+		return d.IP.String()
+	}
+	return fallback
 }

@@ -34,12 +34,14 @@ type fakeResolver struct {
 	mu      sync.Mutex
 	answers map[string][]netip.Addr
 	lookups int
+	names   []string // looked up, in order
 }
 
 func (r *fakeResolver) LookupAddrs(_ context.Context, name string) ([]netip.Addr, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lookups++
+	r.names = append(r.names, name)
 	if addrs, ok := r.answers[name]; ok {
 		return addrs, nil
 	}
@@ -608,5 +610,42 @@ func waitForMetric(t *testing.T, m prometheus.Metric, want float64) {
 	t.Helper()
 	for deadline := time.Now().Add(time.Second); metricValue(t, m) != want && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestHTTPDialsWhatWasDecided: the request is decided on the normalised name (case, trailing dot; net/http
+// refuses non-ASCII Host headers), and that name is resolved and dialled; the Host header goes upstream as
+// the app sent it.
+func TestHTTPDialsWhatWasDecided(t *testing.T) {
+	env, _ := newUpstreamEnv(t, "api.example.test", http.HandlerFunc(echoHandler))
+	var seen []string
+	hosts := []string{"API.Example.TEST.", "Api.Example.Test", "api.example.test."}
+	for _, host := range hosts {
+		c, err := net.Dial("tcp", env.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("Host %q: %v", host, err)
+		}
+		resp.Body.Close()
+		c.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("Host %q: %s %s", host, resp.Status, resp.Header.Get(headerError))
+		}
+		seen = append(seen, resp.Header.Get("X-Got-Host"))
+	}
+	if fmt.Sprint(seen) != fmt.Sprint(hosts) {
+		t.Errorf("upstream saw Host %q, want the app's %q", seen, hosts)
+	}
+	env.resolver.mu.Lock()
+	defer env.resolver.mu.Unlock()
+	for _, name := range env.resolver.names {
+		if name != "api.example.test" {
+			t.Errorf("the sidecar resolved %q, not the name it decided on", name)
+		}
 	}
 }

@@ -198,6 +198,10 @@ func newEngine(cfg Config, opts Options, m *metrics, names nameCache) (*engine, 
 	if err != nil {
 		return nil, err
 	}
+	guard, err := newAddrGuard(cfg.addrClassConfig())
+	if err != nil {
+		return nil, err
+	}
 	e := &engine{
 		cfg:         cfg,
 		log:         opts.Logger,
@@ -205,11 +209,12 @@ func newEngine(cfg Config, opts Options, m *metrics, names nameCache) (*engine, 
 		labels:      newHostLabeler(cfg.MaxHostLabels),
 		reporter:    &reporter{log: opts.Logger, ring: newDecisionRing(cfg.DecisionsBuffer), logAllowed: cfg.LogAllowed},
 		names:       names,
-		guard:       newAddrGuard(cfg.DenyCIDRs),
+		guard:       guard,
 		serverFirst: map[uint16]bool{},
 		origDst:     opts.OriginalDst,
 		now:         time.Now,
 		tracker:     newConnTracker(),
+		sentinels:   []netip.Addr{netip.MustParseAddr(dnsproxy.DefaultSentinelV4), netip.MustParseAddr(dnsproxy.DefaultSentinelV6)},
 		pipes:       newPipePool(),
 	}
 	for _, p := range cfg.ServerFirstPorts {

@@ -17,7 +17,15 @@ func sniff(c net.Conn, timeout time.Duration, maxBytes int) (SniffResult, []byte
 		return SniffResult{}, nil, err
 	}
 	defer c.SetReadDeadline(time.Time{})
-	buf := make([]byte, 0, min(2048, maxBytes))
+	return sniffMore(c, nil, maxBytes)
+}
+
+// sniffMore goes on reading c after the bytes in buf until Classify decides, as sniff does, under the read
+// deadline the caller set on c (a deadline is reported as WhyTimeout).
+func sniffMore(c net.Conn, buf []byte, maxBytes int) (SniffResult, []byte, error) {
+	if buf == nil {
+		buf = make([]byte, 0, min(2048, maxBytes))
+	}
 	for {
 		if len(buf) == cap(buf) {
 			grown := make([]byte, len(buf), min(2*cap(buf), maxBytes))

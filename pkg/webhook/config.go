@@ -28,6 +28,8 @@ type Config struct {
 	ExcludeOutboundCIDRs string
 	ExcludeOutboundPorts string
 	IncludeOutboundCIDRs string
+	PublicCIDRs          string
+	NAT64Prefixes        string
 	IPv6                 string
 	DropUDP              bool
 	GlobalNamespace      string
@@ -102,6 +104,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ExcludeOutboundCIDRs, "exclude-outbound-cidrs", c.ExcludeOutboundCIDRs, "comma-separated CIDRs never redirected: set the cluster's pod and service CIDRs")
 	fs.StringVar(&c.ExcludeOutboundPorts, "exclude-outbound-ports", c.ExcludeOutboundPorts, "comma-separated destination ports or ranges (8000-8100) never redirected")
 	fs.StringVar(&c.IncludeOutboundCIDRs, "include-outbound-cidrs", c.IncludeOutboundCIDRs, "comma-separated CIDRs to redirect (empty: all)")
+	fs.StringVar(&c.PublicCIDRs, "public-cidrs", c.PublicCIDRs, "sidecar --public-cidrs: comma-separated special-purpose CIDRs that resolved names may reach like the internet")
+	fs.StringVar(&c.NAT64Prefixes, "nat64-prefixes", c.NAT64Prefixes, "sidecar --nat64-prefixes: comma-separated NAT64 prefixes of the cluster's DNS64 (empty: the sidecar's default, 64:ff9b::/96)")
 	fs.StringVar(&c.IPv6, "ipv6", c.IPv6, "egress-init --ipv6: auto, on or off")
 	fs.BoolVar(&c.DropUDP, "drop-udp", c.DropUDP, "egress-init --drop-udp: drop outbound UDP other than DNS")
 	fs.StringVar(&c.GlobalNamespace, "global-namespace", c.GlobalNamespace, "namespace whose EgressRuleSets apply to every injected pod")
@@ -171,6 +175,12 @@ func (c Config) InjectConfig() (inject.Config, error) {
 	if cfg.IncludeOutboundCIDRs, err = redirect.ParseCIDRList(c.IncludeOutboundCIDRs); err != nil {
 		errs = append(errs, fmt.Errorf("--include-outbound-cidrs: %w", err))
 	}
+	if cfg.PublicCIDRs, err = redirect.ParseCIDRList(c.PublicCIDRs); err != nil {
+		errs = append(errs, fmt.Errorf("--public-cidrs: %w", err))
+	}
+	if cfg.NAT64Prefixes, err = redirect.ParseCIDRList(c.NAT64Prefixes); err != nil {
+		errs = append(errs, fmt.Errorf("--nat64-prefixes: %w", err))
+	}
 	cfg.IPv6, cfg.DropUDP = c.IPv6, c.DropUDP
 	cfg.GlobalNamespace = c.GlobalNamespace
 	cfg.ExcludedNamespaces = nil
@@ -208,6 +218,7 @@ var fieldFlags = map[string]string{
 	"ImagePullPolicy": "--image-pull-policy", "SidecarUID": "--sidecar-uid", "SidecarGID": "--sidecar-gid",
 	"CapturePort": "--capture-port", "DNSPort": "--dns-port", "AdminPort": "--admin-port", "IPv6": "--ipv6",
 	"GlobalNamespace": "--global-namespace", "UnsafePods": "--unsafe-pods",
+	"PublicCIDRs": "--public-cidrs", "NAT64Prefixes": "--nat64-prefixes",
 	"TokenExpirationSeconds": "token expiration",
 }
 

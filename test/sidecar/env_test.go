@@ -57,6 +57,10 @@ spec:
   - private.example.test:7000
   - private.example.test:80
   - 198.18.0.4/32:7000
+  - origin.example.test:80
+  - origin.example.test:443
+  - 198.18.0.6/32:2525
+  - metadata64.example.test:80
 `
 
 func newEnv(t *testing.T) *env {
@@ -72,7 +76,7 @@ func newEnv(t *testing.T) *env {
 	// private 10.1.2.3 are routable and get redirected like any destination.
 	run(t, "ip", "-n", p.Pod, "route", "add", "default", "via", netnstest.WorldIPv4.String())
 	run(t, "ip", "-n", p.Pod, "-6", "route", "add", "default", "via", netnstest.WorldIPv6.String())
-	for _, a := range []netip.Addr{imposterIP, echoIP, rawIP} {
+	for _, a := range []netip.Addr{imposterIP, echoIP, rawIP, originIP} {
 		p.AddWorldAddress(t, a)
 	}
 	netnsDir := filepath.Join("/etc/netns", p.Pod)
@@ -85,10 +89,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { os.RemoveAll(netnsDir) })
 	testworld.WriteFile(t, filepath.Join(netnsDir, "resolv.conf"), "nameserver "+netnstest.WorldIPv4.String()+"\n")
 
-	e.ca = testworld.WriteCerts(t, dir, "api.example.test", "other.example.test")
+	e.ca = testworld.WriteCerts(t, dir, "api.example.test", "other.example.test", "origin.example.test")
 	e.startDNS(t)
 	e.startNginx(t)
 	e.startImposter(t)
+	e.startOrigin(t)
 	for _, a := range []netip.Addr{echoIP, rawIP} {
 		testworld.ServeEcho(t, p.World, netip.AddrPortFrom(a, 7000))
 	}
@@ -112,12 +117,15 @@ func (e *env) startDNS(t *testing.T) {
 	t.Helper()
 	world := netnstest.WorldIPv4
 	records := map[string][]netip.Addr{
-		"api.example.test":     {world},
-		"other.example.test":   {world},
-		"wrong.example.test":   {world},
-		"denied.example.test":  {world},
-		"raw.example.test":     {rawIP},
-		"private.example.test": {netip.MustParseAddr("10.1.2.3")},
+		"api.example.test":    {world},
+		"other.example.test":  {world},
+		"wrong.example.test":  {world},
+		"denied.example.test": {world},
+		"raw.example.test":    {rawIP},
+		"origin.example.test": {originIP},
+		// What DNS64 answers for a name whose A record is the metadata address.
+		"metadata64.example.test": {netip.MustParseAddr("64:ff9b::a9fe:a9fe")},
+		"private.example.test":    {netip.MustParseAddr("10.1.2.3")},
 	}
 	e.dns = testworld.StartDNS(t, e.pair.World, netip.AddrPortFrom(world, 53), records, 30*time.Second)
 }
@@ -183,6 +191,7 @@ func (e *env) startSidecar(t *testing.T) {
 		"--rules-file", e.rules,
 		"--ca-bundle", e.ca,
 		"--upstream-dns", "198.18.0.2:53",
+		"--public-cidrs", netnstest.WorldPublicCIDRs,
 		"--admin-addr", "127.0.0.1:15020",
 		"--drain-timeout", "2s",
 		"--log-allowed",

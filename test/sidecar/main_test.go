@@ -31,6 +31,10 @@ func TestMain(m *testing.M) {
 	netnstest.Main(map[string]netnstest.HelperFunc{
 		"http1":       helperHTTP1,
 		"resolve-tcp": helperResolveTCP,
+		"slow-get":    helperSlowGet,
+		"late-http":   helperLateHTTP,
+		"late-tls":    helperLateTLS,
+		"banner":      helperBanner,
 	})
 	flag.Parse()
 	if !testing.Short() {

@@ -144,6 +144,7 @@ func StartSidecar(e *env.Env, o SidecarOptions) (*Contender, error) {
 		"--rules-file", o.RulesFile,
 		"--ca-bundle", e.Certs.CA,
 		"--upstream-dns", net.JoinHostPort(env.WorldIP, "53"),
+		"--public-cidrs", env.WorldIP + "/32",
 		"--capture-port", strconv.Itoa(o.CapturePort),
 		"--dns-port", strconv.Itoa(o.DNSPort),
 		"--admin-addr", admin,
