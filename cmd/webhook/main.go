@@ -1,6 +1,7 @@
 // Command egress-webhook injects the egress init container and sidecar into pods, keeps its serving
 // certificates and the webhook's caBundle up to date, mirrors namespaces' egress.io/inject annotation to the
-// label the webhook selects on, and reports EgressRuleSet validity in their status. See docs/webhook.md.
+// label the webhook selects on, keeps the RoleBindings that let injected namespaces read their rule sets,
+// and reports EgressRuleSet validity in their status. See docs/webhook.md.
 package main
 
 import (

@@ -8,10 +8,13 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -41,7 +44,8 @@ type Options struct {
 
 // NewManager builds the controller-runtime manager: the webhook server (started once its certificates are
 // in place), certificate rotation unless cfg.StaticCerts, /healthz and /readyz, metrics, and the namespace
-// and EgressRuleSet controllers (leader-elected when cfg.LeaderElection). Start it with mgr.Start(ctx).
+// label, rule-set access and EgressRuleSet status controllers (leader-elected when cfg.LeaderElection).
+// Start it with mgr.Start(ctx).
 func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -64,6 +68,11 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	server := ctrlwebhook.NewServer(ctrlwebhook.Options{
 		Host: cfg.WebhookHost, Port: cfg.WebhookPort, CertDir: cfg.CertDir, CertName: "tls.crt", KeyName: "tls.key",
 	})
+	// The rule-set access controllers watch RoleBindings in any namespace they may grant access in, but only
+	// those they keep: the API server sends no others.
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&rbacv1.RoleBinding{}: {Label: ManagedBindingSelector()},
+	}}
 	mgr, err := ctrl.NewManager(opts.RESTConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        opts.Log,
@@ -74,6 +83,7 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 		LeaderElectionNamespace:       cfg.ServiceNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		WebhookServer:                 server,
+		Cache:                         cacheOpts,
 		Controller:                    ctrlconfig.Controller{SkipNameValidation: &opts.AllowSeveralManagers},
 	})
 	if err != nil {
@@ -106,6 +116,13 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 
 	if err := (&NamespaceReconciler{Client: mgr.GetClient(), Log: opts.Log.WithName("namespaces")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the namespace controller: %w", err)
+	}
+	access := RuleSetAccess{GlobalNamespace: injectCfg.GlobalNamespace, ExcludedNamespaces: injectCfg.ExcludedNamespaces}
+	if err := (&NamespaceBindingReconciler{Client: mgr.GetClient(), Access: access, Log: opts.Log.WithName("ruleset-access")}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the namespace rule-set access controller: %w", err)
+	}
+	if err := (&GlobalBindingReconciler{Client: mgr.GetClient(), Access: access, Log: opts.Log.WithName("ruleset-access")}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the global rule-set access controller: %w", err)
 	}
 	if err := (&RuleSetReconciler{Client: mgr.GetClient(), Log: opts.Log.WithName("rulesets")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the EgressRuleSet controller: %w", err)

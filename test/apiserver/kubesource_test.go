@@ -9,10 +9,14 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"egress.io/egress/api/v1alpha1"
 	"egress.io/egress/internal/controlplane"
 	"egress.io/egress/pkg/kubesource"
 	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/webhook"
 )
 
 // recorder is a policy.Sink that keeps everything it is told.
@@ -70,7 +74,8 @@ func setNames(sets []v1alpha1.EgressRuleSet) string {
 }
 
 // TestKubeSource runs the sidecar's Kubernetes source as a pod's service account (token from the
-// TokenRequest API, RBAC from manifests/) on a control plane of its own, whose API server it then stops.
+// TokenRequest API, RBAC from manifests/ and the webhook's bindings) on a control plane of its own, whose
+// API server it then stops.
 func TestKubeSource(t *testing.T) {
 	c := controlplane.StartT(t, controlplane.Options{})
 	if err := applyManifests(t, c); err != nil {
@@ -84,6 +89,13 @@ func TestKubeSource(t *testing.T) {
 	}
 	if err := c.EnsureServiceAccount(ctx, "team", "app"); err != nil {
 		t.Fatal(err)
+	}
+	// No webhook runs here: create the bindings its controller keeps for "team" as an injected namespace.
+	access := webhook.RuleSetAccess{GlobalNamespace: kubesource.DefaultGlobalNamespace}
+	for _, rb := range []*rbacv1.RoleBinding{access.NamespaceBinding("team"), access.GlobalBinding([]string{"team"})} {
+		if _, err := c.Clientset().RbacV1().RoleBindings(rb.Namespace).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	kubectl(t, c, strings.Join([]string{
 		ruleSetYAML("checkout", "team", "  podSelector: {matchLabels: {app: checkout}}\n  targets: ['api.stripe.com:443']\n"),
