@@ -56,7 +56,7 @@ test: deps lint verify-generated controlplane
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./pkg/policy
 	go test -run '^$$' -fuzz '^FuzzLoadRuleSets$$' -fuzztime $(FUZZTIME) ./pkg/policy
-	go test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./pkg/sidecar
+	go test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./pkg/sidecar/sniff
 	go test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./pkg/sidecar/dnsproxy
 
 ## bench: the side-by-side benchmark suite against nginx and haproxy (root; BENCH_QUICK=1 for a ~2-minute

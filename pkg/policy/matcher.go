@@ -57,12 +57,11 @@ func (m *Matcher) NamesHost(host string) bool {
 // allowed. A name that is an IP literal is decided as that address. A name that is not a valid host name is
 // denied outright (it is never matched by address instead). Exact names are tried first, then wildcards from
 // the longest suffix, then CIDRs from the longest prefix, then "*:port".
+//
+// A nil Matcher (no policy loaded yet) denies with ReasonNotReady, still saying what was decided on (the
+// name normalised, or the address), so that its log line and denial name the destination.
 func (m *Matcher) Decide(name string, ip netip.Addr, port uint16) Decision {
 	d := Decision{IP: ip.Unmap(), Port: port}
-	if m == nil {
-		d.Reason = ReasonNotReady
-		return d
-	}
 	if name != "" {
 		if addr, ok := parseAddrLiteral(name); ok {
 			d.IP = addr
@@ -71,8 +70,16 @@ func (m *Matcher) Decide(name string, ip netip.Addr, port uint16) Decision {
 		} else {
 			d.Name = name
 			d.Reason = ReasonInvalidName
+			if m == nil {
+				d.Name = strings.ToLower(strings.TrimSuffix(name, "."))
+				d.Reason = ReasonNotReady
+			}
 			return d
 		}
+	}
+	if m == nil {
+		d.Reason = ReasonNotReady
+		return d
 	}
 	if r, reason, ok := m.match(d.Name, d.IP, port); ok {
 		d.Action, d.Reason, d.RuleSet, d.Target = Allow, reason, r.ruleSet, r.target

@@ -94,6 +94,22 @@ func TestDecideNilMatcherDeniesAsNotReady(t *testing.T) {
 	if d.Action != Deny || d.Reason != ReasonNotReady {
 		t.Fatalf("nil matcher: %s/%s, want deny/not_ready", d.Action, d.Reason)
 	}
+	// It still says what was decided on, for the log line and the denial.
+	for _, tt := range []struct{ name, wantName, wantIP string }{
+		{"API.Stripe.com.", "api.stripe.com", ""},
+		{"203.0.113.9", "", "203.0.113.9"},
+		{"[2001:db8::1]", "", "2001:db8::1"},
+		{"Bad Name!", "bad name!", ""},
+	} {
+		d := m.Decide(tt.name, noIP, 443)
+		ip := ""
+		if d.IP.IsValid() {
+			ip = d.IP.String()
+		}
+		if d.Name != tt.wantName || ip != tt.wantIP || d.Reason != ReasonNotReady {
+			t.Errorf("nil matcher, %q: name %q ip %q reason %s; want %q %q not_ready", tt.name, d.Name, ip, d.Reason, tt.wantName, tt.wantIP)
+		}
+	}
 }
 
 func TestDecideEmptyPolicyDeniesEverything(t *testing.T) {

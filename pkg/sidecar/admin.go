@@ -8,11 +8,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"egress.io/egress/pkg/sidecar/record"
 )
 
 // adminHandler serves /metrics, /ready, /live and /debug/decisions. ready returns "" when the sidecar is
 // ready, else why not.
-func adminHandler(gatherer prometheus.Gatherer, ring *decisionRing, ready func() string, log *slog.Logger) http.Handler {
+func adminHandler(gatherer prometheus.Gatherer, reporter *record.Reporter, ready func() string, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelError),
@@ -34,7 +36,7 @@ func adminHandler(gatherer prometheus.Gatherer, ring *decisionRing, ready func()
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		enc.Encode(ring.Snapshot())
+		enc.Encode(reporter.Recent())
 	})
 	return mux
 }

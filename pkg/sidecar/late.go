@@ -5,35 +5,35 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"egress.io/egress/pkg/sidecar/decide"
+	"egress.io/egress/pkg/sidecar/sniff"
 )
 
 // lateClient handles a connection whose client had not said enough to classify it when --sniff-timeout
 // ran out: a client that connects ahead of time (pools, browsers), or a protocol whose server speaks
 // first. The connection is decided by whoever speaks first. If opaque TCP to the original destination is
-// allowed, the upstream is dialled now so that a server-first protocol can start; if the server speaks
+// allowed, the upstream is connected now so that a server-first protocol can start; if the server speaks
 // first, the connection is opaque TCP. If the client speaks first, its bytes are classified as if they had
 // come at once: HTTP is decided per request, TLS by its SNI, and only what is neither is opaque TCP. A
-// client that says nothing for --idle-timeout is closed. It reports whether the HTTP server took the
-// connection over.
-func (e *engine) lateClient(ctx context.Context, c *net.TCPConn, orig netip.AddrPort, peeked []byte) bool {
-	v := e.decideOpaque(e.matcher(), orig)
+// client that says nothing for --idle-timeout is closed.
+func (d *dispatcher) lateClient(ctx context.Context, c *net.TCPConn, orig netip.AddrPort, peeked []byte) {
+	opaque := d.streams.Decide(ctx, decide.Ask{Protocol: decide.TCP, Port: orig.Port(), Dst: orig})
 	var up *net.TCPConn
-	if v.forwards() {
-		dialCtx, cancel := context.WithTimeout(ctx, e.cfg.ConnectTimeout)
+	if opaque.Verdict.Forwards() {
+		dialCtx, cancel := context.WithTimeout(ctx, d.connTimeout)
 		var err error
-		up, err = e.dialer.DialAddr(dialCtx, orig)
+		up, err = decide.Connect(dialCtx, opaque.Verdict, d.connTimeout)
 		cancel()
 		if err != nil {
-			e.dialFailed(ctx, ProtoTCP, v.d, v.label, orig, err)
-			c.Close()
-			return false
+			up = nil // decided again below, once the client speaks
 		}
 	}
 
 	// The client's wait is bounded by the idle timeout; the server's first bytes cut it short.
-	if err := c.SetReadDeadline(time.Now().Add(e.cfg.IdleTimeout)); err != nil {
-		e.closeBoth(c, up)
-		return false
+	if err := c.SetReadDeadline(time.Now().Add(d.idleTimeout)); err != nil {
+		closeBoth(c, up)
+		return
 	}
 	var fromServer chan []byte
 	if up != nil {
@@ -47,7 +47,7 @@ func (e *engine) lateClient(ctx context.Context, c *net.TCPConn, orig netip.Addr
 			fromServer <- buf[:n]
 		}()
 	}
-	res, peeked, err := sniffMore(c, peeked, e.cfg.SniffBytes)
+	res, peeked, err := sniff.More(c, peeked, d.sniffBytes)
 	c.SetReadDeadline(time.Time{})
 	var serverFirst []byte
 	if up != nil {
@@ -57,25 +57,21 @@ func (e *engine) lateClient(ctx context.Context, c *net.TCPConn, orig netip.Addr
 	}
 	switch {
 	case err != nil:
-		e.log.Debug("connection failed while sniffing", "destination", orig.String(), "error", err)
-		e.closeBoth(c, up)
-	case len(serverFirst) > 0 || res.Protocol == ProtoTCP:
-		if up == nil {
-			e.refuseOpaque(ctx, c, orig, v)
-		} else {
-			e.forwardOpaque(ctx, c, up, orig, v, peeked, serverFirst)
-		}
+		d.log.Debug("connection failed while sniffing", "destination", orig.String(), "error", err)
+		closeBoth(c, up)
+	case len(serverFirst) > 0 || res.Protocol == sniff.TCP:
+		// Opaque TCP, as decided above (and, when the upstream could not be reached, connected again).
+		d.streams.Finish(ctx, c, opaque, up, peeked, serverFirst)
 	default:
 		if up != nil {
-			up.Close() // dialled for a protocol the client did not speak
+			up.Close() // connected for a protocol the client does not speak
 		}
-		return e.route(ctx, c, orig, res, peeked)
+		d.route(ctx, c, orig, res, peeked)
 	}
-	return false
 }
 
 // closeBoth closes the app's connection and, if there is one, the upstream.
-func (e *engine) closeBoth(c, up *net.TCPConn) {
+func closeBoth(c, up *net.TCPConn) {
 	c.Close()
 	if up != nil {
 		up.Close()

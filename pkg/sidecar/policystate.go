@@ -8,6 +8,7 @@ import (
 
 	"egress.io/egress/api/v1alpha1"
 	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/sidecar/telemetry"
 )
 
 // policyState is the policy.Sink of the sidecar: it selects the rule sets that apply to the pod, compiles
@@ -18,9 +19,9 @@ type policyState struct {
 	pod             policy.Pod
 	globalNamespace string
 	log             *slog.Logger
-	metrics         *metrics
+	metrics         *telemetry.Metrics
 	now             func() time.Time
-	onUpdate        func() // called after each new Matcher is published, e.g. to drop idle pooled connections
+	updates         chan struct{} // signalled after each new Matcher is published
 
 	matcher atomic.Pointer[policy.Matcher]
 	loaded  chan struct{}
@@ -32,12 +33,15 @@ type policyState struct {
 	haveSets bool
 }
 
-func newPolicyState(pod policy.Pod, globalNamespace string, log *slog.Logger, m *metrics) *policyState {
+func newPolicyState(pod policy.Pod, globalNamespace string, log *slog.Logger, m *telemetry.Metrics) *policyState {
 	return &policyState{
 		pod: pod, globalNamespace: globalNamespace, log: log, metrics: m, now: time.Now,
-		loaded: make(chan struct{}),
+		loaded: make(chan struct{}), updates: make(chan struct{}, 1),
 	}
 }
+
+// Updates returns a channel that receives after a new policy was published (one signal for a burst).
+func (p *policyState) Updates() <-chan struct{} { return p.updates }
 
 // Matcher returns the current compiled policy; nil before the first load.
 func (p *policyState) Matcher() *policy.Matcher { return p.matcher.Load() }
@@ -77,22 +81,20 @@ func (p *policyState) publish(sets []v1alpha1.EgressRuleSet) {
 			"target", problem.Target, "error", problem.Err)
 	}
 	p.matcher.Store(m)
-	p.metrics.policyTargets.Set(float64(m.Targets()))
-	p.metrics.policyInvalid.Set(float64(len(problems)))
-	p.metrics.policyReloads.WithLabelValues("success").Inc()
-	p.metrics.policyLastReload.Set(float64(p.now().UnixNano()) / 1e9)
+	p.metrics.PolicyLoaded(m.Targets(), len(problems), p.now())
 	p.log.Info("policy loaded", "rule_sets", len(sets), "selected", len(selected), "targets", m.Targets(),
 		"audit", m.Audit())
 	if p.once.CompareAndSwap(false, true) {
 		close(p.loaded)
 	}
-	if p.onUpdate != nil {
-		p.onUpdate()
+	select {
+	case p.updates <- struct{}{}:
+	default:
 	}
 }
 
 // Failed implements policy.Sink: the last good policy stays in force.
 func (p *policyState) Failed(err error) {
-	p.metrics.policyReloads.WithLabelValues("failure").Inc()
+	p.metrics.PolicyFailed()
 	p.log.Error("policy load failed; keeping the last good policy", "error", err)
 }

@@ -6,15 +6,17 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"egress.io/egress/api/v1alpha1"
+	"egress.io/egress/internal/metricstest"
 	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/sidecar/telemetry"
 )
 
 func TestPolicyStateSkipsAndCountsInvalidTargets(t *testing.T) {
-	m, err := newMetrics(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	m, err := telemetry.New(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +29,10 @@ func TestPolicyStateSkipsAndCountsInvalidTargets(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "deps"},
 		Spec:       v1alpha1.EgressRuleSetSpec{Targets: []v1alpha1.Target{"api.example.test:443", "*:*", "*.:443"}},
 	}})
-	if got := testutil.ToFloat64(m.policyInvalid); got != 2 {
+	if got := metricstest.Value(t, reg, "egress_policy_invalid_targets"); got != 2 {
 		t.Errorf("egress_policy_invalid_targets = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(m.policyTargets); got != 1 {
+	if got := metricstest.Value(t, reg, "egress_policy_targets"); got != 1 {
 		t.Errorf("egress_policy_targets = %v, want 1", got)
 	}
 	if d := state.Matcher().Decide("other.example.test", netip.Addr{}, 443); d.Action != policy.Deny {
@@ -39,7 +41,7 @@ func TestPolicyStateSkipsAndCountsInvalidTargets(t *testing.T) {
 }
 
 func TestPolicyStateReselectsOnRelabel(t *testing.T) {
-	m, err := newMetrics(prometheus.NewRegistry())
+	m, err := telemetry.New(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,14 @@ package sidecar
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,7 +19,13 @@ import (
 
 	"egress.io/egress/pkg/policy"
 	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/sidecar/addrclass"
+	"egress.io/egress/pkg/sidecar/decide"
 	"egress.io/egress/pkg/sidecar/dnsproxy"
+	"egress.io/egress/pkg/sidecar/httppath"
+	"egress.io/egress/pkg/sidecar/record"
+	"egress.io/egress/pkg/sidecar/stream"
+	"egress.io/egress/pkg/sidecar/telemetry"
 )
 
 // Options are Run's dependencies: what it logs to and registers metrics on, and hooks tests replace.
@@ -30,7 +38,7 @@ type Options struct {
 	OriginalDst func(*net.TCPConn) (netip.AddrPort, error)
 	// Resolver resolves names for the sidecar's own connections. Default: a dnsproxy.Resolver asking the
 	// upstream resolvers and recording into the DNS proxy's cache.
-	Resolver Resolver
+	Resolver decide.Resolver
 	// ResolvConf is read for the upstream resolvers when Config.UpstreamDNS is empty. Default: /etc/resolv.conf.
 	ResolvConf string
 }
@@ -54,48 +62,137 @@ func Run(ctx context.Context, cfg Config, src policy.Source, opts Options) error
 	if opts.OriginalDst == nil {
 		opts.OriginalDst = redirect.OriginalDestination
 	}
-	log := opts.Logger
-
-	m, err := newMetrics(opts.Registry)
+	metrics, err := telemetry.New(opts.Registry)
 	if err != nil {
 		return err
 	}
 	cache := dnsproxy.NewCache(0, nil)
-	dnsServer, err := newDNSServer(cfg, opts, cache, log, m)
+	dnsServer, err := newDNSServer(cfg, opts, cache, metrics)
 	if err != nil {
 		return err
 	}
 	if opts.Resolver == nil {
 		opts.Resolver = dnsproxy.NewResolver(dnsServer.Config().Upstreams, cfg.DNSTimeout, cache)
 	}
-	e, err := newEngine(cfg, opts, m, cache)
+	// Bind everything first, so a busy port fails the start instead of half a sidecar running.
+	lns, err := bind(cfg, dnsServer, opts.Logger)
 	if err != nil {
 		return err
 	}
+	state := newPolicyState(cfg.Pod, cfg.GlobalNamespace, opts.Logger, metrics)
+	parts, err := build(cfg, opts, state, cache, metrics, lns.selfAddrs())
+	if err != nil {
+		lns.close()
+		return err
+	}
+	return serve(ctx, cfg, opts, src, state, dnsServer, lns, parts)
+}
 
-	// Bind everything first, so a busy port fails the start instead of half a sidecar running.
+// listeners are the sidecar's bound sockets.
+type listeners struct {
+	captures []*net.TCPListener
+	admin    net.Listener // nil without --admin-addr
+}
+
+func bind(cfg Config, dnsServer *dnsproxy.Server, log *slog.Logger) (*listeners, error) {
 	if err := dnsServer.Listen(); err != nil {
-		return fmt.Errorf("--%s: %w", FlagDNSPort, err)
+		return nil, fmt.Errorf("--%s: %w", FlagDNSPort, err)
 	}
 	captures, err := listenCapture(cfg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, ln := range captures {
-		e.selfAddrs = append(e.selfAddrs, ln.Addr().(*net.TCPAddr).AddrPort())
-	}
-	var admin net.Listener
+	lns := &listeners{captures: captures}
 	if cfg.AdminAddr != "" {
-		if admin, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+		if lns.admin, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
 			closeListeners(captures)
-			return fmt.Errorf("--%s: %w", FlagAdminAddr, err)
+			return nil, fmt.Errorf("--%s: %w", FlagAdminAddr, err)
 		}
 	}
+	return lns, nil
+}
 
+func (l *listeners) selfAddrs() []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, ln := range l.captures {
+		out = append(out, ln.Addr().(*net.TCPAddr).AddrPort())
+	}
+	return out
+}
+
+func (l *listeners) close() {
+	closeListeners(l.captures)
+	if l.admin != nil {
+		l.admin.Close()
+	}
+}
+
+// parts are the data path's components, built complete once the listeners are bound.
+type parts struct {
+	reporter   *record.Reporter
+	http       *httppath.Path
+	dispatcher *dispatcher
+	tracker    *connTracker
+}
+
+func build(cfg Config, opts Options, state *policyState, names decide.NameCache, metrics *telemetry.Metrics, self []netip.AddrPort) (*parts, error) {
+	roots, err := loadRoots(cfg.CABundle)
+	if err != nil {
+		return nil, err
+	}
+	guard, err := addrclass.New(cfg.addrClassConfig())
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	decider := &decide.Decider{
+		Policy:   state.Matcher,
+		Resolver: opts.Resolver,
+		Guard:    guard,
+		Names:    names,
+		IsSelf:   func(ap netip.AddrPort) bool { return isSelf(ap, cfg.CapturePort, self) },
+	}
+	reporter := record.NewReporter(log, cfg.DecisionsBuffer, cfg.LogAllowed)
+	labels := telemetry.NewLabels(cfg.MaxHostLabels)
+	tracker := newConnTracker()
+	httpPath, err := httppath.New(httppath.Options{
+		Decider: decider, Reporter: reporter, Metrics: metrics, Labels: labels, Log: log,
+		LocalSuffix: cfg.LocalSuffix, Roots: roots,
+		ConnectTimeout: cfg.ConnectTimeout, TLSHandshakeTimeout: cfg.TLSHandshakeTimeout,
+		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout, IdleTimeout: cfg.IdleTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	streams, err := stream.New(stream.Options{
+		Decider: decider, Reporter: reporter, Metrics: metrics, Labels: labels, Log: log, Tracker: tracker,
+		ConnectTimeout: cfg.ConnectTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	serverFirst := map[uint16]bool{}
+	for _, p := range cfg.ServerFirstPorts {
+		serverFirst[p] = true
+	}
+	d := &dispatcher{
+		origDst: opts.OriginalDst, decider: decider, http: httpPath, streams: streams, reporter: reporter,
+		metrics: metrics, labels: labels, tracker: tracker, log: log, now: time.Now,
+		sentinels:   []netip.Addr{netip.MustParseAddr(dnsproxy.DefaultSentinelV4), netip.MustParseAddr(dnsproxy.DefaultSentinelV6)},
+		serverFirst: serverFirst, sniffTimeout: cfg.SniffTimeout, sniffBytes: cfg.SniffBytes,
+		idleTimeout: cfg.IdleTimeout, connTimeout: cfg.ConnectTimeout,
+	}
+	return &parts{reporter: reporter, http: httpPath, dispatcher: d, tracker: tracker}, nil
+}
+
+// serve runs everything until ctx is done (or a component fails), then drains.
+func serve(ctx context.Context, cfg Config, opts Options, src policy.Source, state *policyState,
+	dnsServer *dnsproxy.Server, lns *listeners, p *parts) error {
+	log := opts.Logger
 	var draining atomic.Bool
 	ready := func() string {
 		select {
-		case <-e.policy.Loaded():
+		case <-state.Loaded():
 		default:
 			return "policy not loaded yet"
 		}
@@ -119,11 +216,8 @@ func Run(ctx context.Context, cfg Config, src policy.Source, opts Options) error
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
-
-	srcCtx, stopSource := context.WithCancel(connCtx)
-	defer stopSource()
 	goRun(func() {
-		if err := src.Run(srcCtx, e.policy); err != nil {
+		if err := src.Run(connCtx, state); err != nil {
 			errs <- fmt.Errorf("policy source: %w", err)
 		}
 	})
@@ -131,34 +225,42 @@ func Run(ctx context.Context, cfg Config, src policy.Source, opts Options) error
 		goRun(func() {
 			// Without the watch the labels read at start stay in force: selection goes on, only relabels
 			// are missed, so this is logged rather than fatal.
-			if err := watchPodLabels(srcCtx, cfg.PodLabelsFile, cfg.Pod.Labels, log, e.policy.SetLabels); err != nil {
+			if err := watchPodLabels(connCtx, cfg.PodLabelsFile, cfg.Pod.Labels, log, state.SetLabels); err != nil {
 				log.Error("not following pod label changes", "file", cfg.PodLabelsFile, "error", err)
 			}
 		})
 	}
-	dnsCtx, stopDNS := context.WithCancel(connCtx)
-	defer stopDNS()
 	goRun(func() {
-		if err := dnsServer.Run(dnsCtx); err != nil {
+		// After a policy change the idle upstream connections go: the next requests connect to what they
+		// are decided to.
+		for {
+			select {
+			case <-state.Updates():
+				p.http.CloseIdle()
+			case <-connCtx.Done():
+				return
+			}
+		}
+	})
+	goRun(func() {
+		if err := dnsServer.Run(connCtx); err != nil {
 			errs <- fmt.Errorf("DNS proxy: %w", err)
 		}
 	})
-
-	httpServer := e.newHTTPServer()
-	goRun(func() { httpServer.Serve(e.httpListener) })
-	for _, ln := range captures {
-		goRun(func() { e.serveCapture(connCtx, ln) })
+	goRun(func() { p.http.Run(connCtx) })
+	for _, ln := range lns.captures {
+		goRun(func() { p.dispatcher.serveCapture(connCtx, ln) })
 	}
 	var adminServer *http.Server
-	if admin != nil {
+	if lns.admin != nil {
 		adminServer = &http.Server{
-			Handler:           adminHandler(opts.Registry, e.reporter.ring, ready, log),
+			Handler:           adminHandler(opts.Registry, p.reporter, ready, log),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}
-		goRun(func() { adminServer.Serve(admin) })
+		goRun(func() { adminServer.Serve(lns.admin) })
 	}
-	log.Info("egress sidecar started", "capture", addrStrings(e.selfAddrs), "dns", addrStrings(dnsServer.Addrs()),
+	log.Info("egress sidecar started", "capture", addrStrings(lns.selfAddrs()), "dns", addrStrings(dnsServer.Addrs()),
 		"admin", cfg.AdminAddr)
 
 	var runErr error
@@ -170,19 +272,17 @@ func Run(ctx context.Context, cfg Config, src policy.Source, opts Options) error
 
 	// Drain: refuse new connections, let the open ones finish within the drain timeout, then close them.
 	draining.Store(true)
-	closeListeners(captures)
-	e.httpListener.Close()
+	closeListeners(lns.captures)
 	drainCtx, cancelDrain := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
 	defer cancelDrain()
-	log.Info("draining", "connections", e.tracker.Len(), "timeout", cfg.DrainTimeout)
+	log.Info("draining", "connections", p.tracker.Len(), "timeout", cfg.DrainTimeout)
 	shutdownDone := make(chan struct{})
 	go func() {
-		httpServer.Shutdown(drainCtx)
+		p.http.Shutdown(drainCtx)
 		close(shutdownDone)
 	}()
-	left := e.tracker.Drain(drainCtx)
+	left := p.tracker.Drain(drainCtx)
 	<-shutdownDone
-	httpServer.Close()
 	stopConns()
 	if adminServer != nil {
 		adminServer.Close()
@@ -192,72 +292,23 @@ func Run(ctx context.Context, cfg Config, src policy.Source, opts Options) error
 	return runErr
 }
 
-// newEngine builds the data path's shared state.
-func newEngine(cfg Config, opts Options, m *metrics, names nameCache) (*engine, error) {
-	roots, err := loadRoots(cfg.CABundle)
-	if err != nil {
-		return nil, err
+// isSelf reports whether ap is one of the sidecar's own capture addresses, or the capture port on a
+// loopback or unspecified address: connecting there would loop.
+func isSelf(ap netip.AddrPort, capturePort uint16, self []netip.AddrPort) bool {
+	addr := ap.Addr().Unmap()
+	if ap.Port() == capturePort && (addr.IsLoopback() || addr.IsUnspecified()) {
+		return true
 	}
-	guard, err := newAddrGuard(cfg.addrClassConfig())
-	if err != nil {
-		return nil, err
+	for _, s := range self {
+		if s == netip.AddrPortFrom(addr, ap.Port()) {
+			return true
+		}
 	}
-	e := &engine{
-		cfg:         cfg,
-		log:         opts.Logger,
-		metrics:     m,
-		labels:      newHostLabeler(cfg.MaxHostLabels),
-		reporter:    &reporter{log: opts.Logger, ring: newDecisionRing(cfg.DecisionsBuffer), logAllowed: cfg.LogAllowed},
-		names:       names,
-		guard:       guard,
-		serverFirst: map[uint16]bool{},
-		origDst:     opts.OriginalDst,
-		now:         time.Now,
-		tracker:     newConnTracker(),
-		sentinels:   []netip.Addr{netip.MustParseAddr(dnsproxy.DefaultSentinelV4), netip.MustParseAddr(dnsproxy.DefaultSentinelV6)},
-		pipes:       newPipePool(),
-	}
-	for _, p := range cfg.ServerFirstPorts {
-		e.serverFirst[p] = true
-	}
-	e.policy = newPolicyState(cfg.Pod, cfg.GlobalNamespace, opts.Logger, m)
-	e.dialer = &upstreamDialer{
-		resolver:       opts.Resolver,
-		notFound:       dnsproxy.IsNotFound,
-		guard:          e.guard,
-		matcher:        e.matcher,
-		connectTimeout: cfg.ConnectTimeout,
-		isSelf:         e.isSelf,
-		onAudit:        e.auditAddr,
-	}
-	plain, origin := newTransports(cfg, e.dialer, roots)
-	e.http = newHTTPProxy(e, plain, origin)
-	e.policy.onUpdate = e.http.CloseIdleConnections
-	e.httpListener = newConnListener(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(cfg.CapturePort)})
-	return e, nil
-}
-
-// newHTTPServer returns the server of the HTTP path, fed by httpListener. It accepts HTTP/1.x and HTTP/2
-// with prior knowledge (h2c), and decides every request (see httpProxy).
-func (e *engine) newHTTPServer() *http.Server {
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	return &http.Server{
-		Handler:           e.http,
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       e.cfg.IdleTimeout,
-		MaxHeaderBytes:    1 << 20,
-		Protocols:         &protocols,
-		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ctx, connKey{}, c)
-		},
-	}
+	return false
 }
 
 // newDNSServer configures the DNS proxy on the listen addresses and the DNS port.
-func newDNSServer(cfg Config, opts Options, cache *dnsproxy.Cache, log *slog.Logger, m *metrics) (*dnsproxy.Server, error) {
+func newDNSServer(cfg Config, opts Options, cache *dnsproxy.Cache, m *telemetry.Metrics) (*dnsproxy.Server, error) {
 	var listen []string
 	for _, a := range cfg.ListenAddrs {
 		listen = append(listen, net.JoinHostPort(a.String(), strconv.Itoa(int(cfg.DNSPort))))
@@ -269,12 +320,30 @@ func newDNSServer(cfg Config, opts Options, cache *dnsproxy.Cache, log *slog.Log
 		LocalSuffix: cfg.LocalSuffix,
 		Timeout:     cfg.DNSTimeout,
 	}
-	observe := func(result string) { m.dnsQueries.WithLabelValues(result).Inc() }
-	s, err := dnsproxy.New(dcfg, cache, log.With("component", "dns"), observe)
+	s, err := dnsproxy.New(dcfg, cache, opts.Logger.With("component", "dns"), m.DNSQuery)
 	if err != nil {
 		return nil, fmt.Errorf("--%s: %w", FlagUpstreamDNS, err)
 	}
 	return s, nil
+}
+
+// loadRoots returns the system roots plus the certificates of the PEM file bundle (if not empty).
+func loadRoots(bundle string) (*x509.CertPool, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if bundle == "" {
+		return roots, nil
+	}
+	pem, err := os.ReadFile(bundle)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", FlagCABundle, err)
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--%s %s: no PEM certificate found", FlagCABundle, bundle)
+	}
+	return roots, nil
 }
 
 func addrStrings(addrs []netip.AddrPort) []string {

@@ -55,7 +55,7 @@ func TestSidecarHTTPFidelity(t *testing.T) {
 	t.Run("late HTTP to NAME.egress.local is originated", func(t *testing.T) {
 		out, err := netnstest.Helper(e.pair.Pod, appUID, appUID, "late-http", "origin.example.test.egress.local:80", lateDelay,
 			"origin.example.test.egress.local")
-		if want := "200 |origin HTTP/2.0 origin.example.test\n"; err != nil || out != want {
+		if want := "200 |origin HTTP/1.1 origin.example.test\n"; err != nil || out != want {
 			t.Errorf("got %q, %v; want %q", out, err, want)
 		}
 	})

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/redirect"
 	"egress.io/egress/pkg/sidecar"
 )
 
@@ -47,10 +48,12 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	capturePort := fs.Uint("capture-port", uint(cfg.CapturePort), "capture port")
 	dnsPort := fs.Uint("dns-port", uint(cfg.DNSPort), "DNS proxy port")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	publicCIDRs := fs.String(sidecar.FlagPublicCIDRs, "", "comma-separated special-purpose CIDRs that resolved names may reach")
 	fs.StringVar(&cfg.CABundle, sidecar.FlagCABundle, "", "PEM file of extra trusted CAs")
 	fs.StringVar(&cfg.AdminAddr, sidecar.FlagAdminAddr, cfg.AdminAddr, "host:port of the admin server")
 	fs.DurationVar(&cfg.DrainTimeout, sidecar.FlagDrainTimeout, cfg.DrainTimeout, "drain timeout")
-	if err := fs.Parse(args); err != nil {
+	var err error
+	if err = fs.Parse(args); err != nil {
 		return err
 	}
 	if *rulesFile == "" {
@@ -62,6 +65,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg.CapturePort, cfg.DNSPort = uint16(*capturePort), uint16(*dnsPort)
 	if *upstreamDNS != "" {
 		cfg.UpstreamDNS = strings.Split(*upstreamDNS, ",")
+	}
+	if *publicCIDRs != "" {
+		if cfg.PublicCIDRs, err = redirect.ParseCIDRList(*publicCIDRs); err != nil {
+			return fmt.Errorf("--%s: %w", sidecar.FlagPublicCIDRs, err)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {

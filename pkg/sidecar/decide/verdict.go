@@ -1,0 +1,102 @@
+package decide
+
+import (
+	"net/netip"
+	"time"
+
+	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/sidecar/record"
+)
+
+// Verdict is a final decision about one connection or request: what is recorded and, when it allows,
+// exactly what may be connected to.
+type Verdict struct {
+	Protocol Protocol
+	// Decision is the policy's decision on what was asked; Action is final (Deny when the guard refused).
+	policy.Decision
+	// SidecarReason, when set, is why the sidecar itself refused or audited: ReasonPrivateAddress or
+	// ReasonLoop. It replaces Decision.Reason in the record.
+	SidecarReason string
+	// RefusedAddr is the address the guard refused (or audited), and AddressClass the range it lies in.
+	RefusedAddr  netip.Addr
+	AddressClass string
+	// Dial are the addresses to connect to, in order. Empty when denied, and when Err is set.
+	Dial []netip.AddrPort
+	// Err is set when the destination is allowed but cannot be reached: its name did not resolve
+	// (*UpstreamError of kind ErrDNS or ErrDNSNotFound).
+	Err error
+}
+
+// Forwards reports whether the connection or request goes on: allowed (or audited) with addresses to
+// connect to.
+func (v Verdict) Forwards() bool { return v.Allowed() && v.Err == nil && len(v.Dial) > 0 }
+
+// Reason returns the reason recorded: the sidecar's own, or the policy's.
+func (v Verdict) Reason() string {
+	if v.SidecarReason != "" {
+		return v.SidecarReason
+	}
+	return v.Decision.Reason.String()
+}
+
+// Suggestion returns the narrowest target that would allow what was refused: a CIDR target for an address
+// the guard refused, else the policy's suggestion.
+func (v Verdict) Suggestion() string {
+	if v.SidecarReason == ReasonPrivateAddress && v.RefusedAddr.IsValid() {
+		return policy.Decision{IP: v.RefusedAddr, Port: v.Port}.Suggestion()
+	}
+	if v.SidecarReason == ReasonLoop {
+		return ""
+	}
+	return v.Decision.Suggestion()
+}
+
+// refuse turns v into a denial by the guard for addr.
+func (v Verdict) refuse(addr netip.Addr, g guardResult) Verdict {
+	v.Action, v.RuleSet, v.Target = policy.Deny, "", ""
+	v.SidecarReason, v.RefusedAddr, v.AddressClass = ReasonPrivateAddress, addr, g.class
+	if g.loop {
+		v.SidecarReason = ReasonLoop
+	}
+	v.Dial = nil
+	return v
+}
+
+// audit records that the guard would have refused addr but audit mode lets it through.
+func (v *Verdict) audit(addr netip.Addr, g guardResult) {
+	if v.Action == policy.Allow {
+		// The policy allowed the name; only the address is a would-be denial.
+		v.Action, v.SidecarReason, v.RuleSet, v.Target = policy.Audit, ReasonPrivateAddress, "", ""
+	}
+	v.RefusedAddr, v.AddressClass = addr, g.class
+}
+
+// Event is the record of v at now; connected, when valid, is the address actually connected to.
+func (v Verdict) Event(now time.Time, connected netip.Addr) record.Event {
+	ev := record.Event{
+		Time:         now,
+		Decision:     v.Action.String(),
+		Reason:       v.Reason(),
+		Protocol:     v.Protocol.String(),
+		Host:         v.Name,
+		Port:         v.Port,
+		RuleSet:      v.RuleSet,
+		Target:       v.Target,
+		AddressClass: v.AddressClass,
+	}
+	ip := connected
+	switch {
+	case ip.IsValid():
+	case v.RefusedAddr.IsValid():
+		ip = v.RefusedAddr
+	case v.IP.IsValid():
+		ip = v.IP
+	}
+	if ip.IsValid() {
+		ev.IP = ip.String()
+	}
+	if !v.Allowed() || v.Action == policy.Audit {
+		ev.Suggestion = v.Suggestion()
+	}
+	return ev
+}

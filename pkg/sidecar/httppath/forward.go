@@ -1,0 +1,323 @@
+package httppath
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"egress.io/egress/pkg/sidecar/decide"
+)
+
+// expectContinueTimeout is how long a request with "Expect: 100-continue" waits for the upstream's answer
+// before its body is sent anyway (net/http's Transport waits as long).
+const expectContinueTimeout = time.Second
+
+// maxAttempts bounds how often a request without a body is sent again after a reused upstream connection
+// turned out closed.
+const maxAttempts = 3
+
+// forward sends an allowed request upstream and its response back, and reports whether the app's
+// connection can carry another request.
+func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, dec decided, start time.Time) bool {
+	key := poolKey{name: dec.target.Name, port: dec.target.Port, tls: dec.target.Originate}
+	authority := dec.target.Authority()
+	var x exchange
+	for attempt := 1; ; attempt++ {
+		uc, reused, err := p.pool.get(ctx, key, dec.v)
+		if err != nil {
+			return p.failed(cc, req, dec, authority, err)
+		}
+		x = exchange{p: p, cc: cc, uc: uc, req: req, dec: dec}
+		x.run()
+		if x.retry && reused && attempt < maxAttempts {
+			uc.conn.Close()
+			continue
+		}
+		break
+	}
+	switch {
+	case x.status == 0 && x.err != nil:
+		// Nothing reached the app: answer for the upstream.
+		x.uc.conn.Close()
+		return p.failed(cc, req, dec, authority, x.err)
+	case x.reuseUpstream:
+		p.pool.put(x.uc)
+	default:
+		x.uc.conn.Close()
+	}
+	dec.host.Request(x.status, dec.v.Action)
+	if x.status != statusClientClosed {
+		dec.host.Observe(p.opts.Now().Sub(start))
+	}
+	if x.err != nil && x.status != 0 {
+		p.logUpstreamError(dec, reasonOf(x.err), x.err)
+	}
+	return x.keepClient && !p.shuttingDown()
+}
+
+// exchange is one request sent on one upstream connection and its response.
+type exchange struct {
+	p   *Path
+	cc  *clientConn
+	uc  *upstreamConn
+	req *http.Request
+	dec decided
+
+	bodyDone chan error // the request body's copy, when it runs
+	status   int        // the status the app got (0: nothing written to it yet)
+	err      error      // what went wrong upstream
+
+	retry         bool // nothing was sent or received that stops the request from being sent again
+	reuseUpstream bool
+	keepClient    bool
+}
+
+// run does the exchange; its outcome is in x's fields.
+func (x *exchange) run() {
+	req := x.req
+	upgrade := upgradeRequested(req)
+	if err := writeRequestHead(x.uc.bw, req, x.dec.target, upgrade); err != nil {
+		x.fail(err, true)
+		return
+	}
+	hasBody := req.Body != nil && req.Body != http.NoBody
+	if !hasBody || expectsContinue(req) {
+		if err := x.uc.bw.Flush(); err != nil {
+			x.fail(err, !hasBody)
+			return
+		}
+	}
+	resp, err := x.firstResponse(hasBody)
+	if err != nil {
+		x.fail(err, !hasBody)
+		return
+	}
+	x.respond(resp, upgrade)
+}
+
+// firstResponse starts the request body (at once, or once the upstream asks for it or stays silent past
+// expectContinueTimeout) and returns the upstream's final response, passing 1xx responses on to the app.
+func (x *exchange) firstResponse(hasBody bool) (*http.Response, error) {
+	if hasBody && !expectsContinue(x.req) {
+		x.startBody()
+	}
+	if hasBody && expectsContinue(x.req) {
+		x.uc.conn.SetReadDeadline(time.Now().Add(expectContinueTimeout))
+		_, err := x.uc.br.Peek(1)
+		x.uc.conn.SetReadDeadline(time.Time{})
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The upstream does not answer: ask the app for the body, as its own client would go on.
+			x.cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if err := x.cc.bw.Flush(); err != nil {
+				return nil, errClientGone
+			}
+			x.startBody()
+		case err != nil:
+			return nil, err
+		}
+	}
+	if t := x.p.opts.ResponseHeaderTimeout; t > 0 {
+		x.uc.conn.SetReadDeadline(time.Now().Add(t))
+		defer x.uc.conn.SetReadDeadline(time.Time{})
+	}
+	for {
+		resp, err := http.ReadResponse(x.uc.br, x.req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		// 100 Continue, 103 Early Hints, ...: the app gets them as they come.
+		if err := writeInterim(x.cc.bw, resp); err != nil {
+			return nil, errClientGone
+		}
+		if resp.StatusCode == http.StatusContinue && x.bodyDone == nil && hasBody {
+			x.startBody()
+		}
+	}
+}
+
+// startBody copies the request body upstream while the response is awaited (an upstream may answer before
+// it has read the whole body).
+func (x *exchange) startBody() {
+	x.bodyDone = make(chan error, 1)
+	go func() { x.bodyDone <- x.sendBody() }()
+}
+
+// sendBody writes the request body upstream in the framing writeRequestHead announced, flushing whenever
+// the app has sent nothing more yet, then the trailers.
+func (x *exchange) sendBody() error {
+	req, w := x.req, x.uc.bw
+	chunked := req.ContentLength < 0
+	n, err := copyFlushing(w, req.Body, x.cc.br, chunked)
+	x.dec.host.Sent.Add(float64(n))
+	if err != nil {
+		return err
+	}
+	if chunked {
+		w.WriteString("0\r\n")
+		writeTrailers(w, req.Trailer)
+		w.WriteString("\r\n")
+	}
+	return w.Flush()
+}
+
+// respond writes the upstream's response to the app.
+func (x *exchange) respond(resp *http.Response, upgrade bool) {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		x.switchProtocols(resp, upgrade)
+		return
+	}
+	req, w := x.req, x.cc.bw
+	// A body the app was never asked for ("Expect: 100-continue" answered at once) is not on the wire: the
+	// connection cannot carry another request.
+	bodyUnsent := x.bodyDone == nil && req.Body != nil && req.Body != http.NoBody
+	clientKeepAlive := !req.Close && req.ProtoAtLeast(1, 1) && !bodyUnsent
+	noBody := req.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
+	chunked := !noBody && (resp.ContentLength < 0 || len(resp.Trailer) > 0)
+	closeAfter := !clientKeepAlive || chunked && !req.ProtoAtLeast(1, 1)
+	writeResponseHead(w, resp, noBody, chunked && req.ProtoAtLeast(1, 1), closeAfter)
+	x.status = resp.StatusCode
+	if noBody {
+		resp.Body.Close()
+		x.finish(resp, w.Flush(), nil, closeAfter)
+		return
+	}
+	if x.uc.br.Buffered() == 0 {
+		// The body is not here yet: the app gets the head now.
+		if err := w.Flush(); err != nil {
+			x.finish(resp, err, nil, true)
+			return
+		}
+	}
+	n, werr, rerr := copyResponseBody(w, resp.Body, x.uc.br, chunked && req.ProtoAtLeast(1, 1))
+	x.dec.host.Received.Add(float64(n))
+	if werr == nil && rerr == nil && chunked && req.ProtoAtLeast(1, 1) {
+		w.WriteString("0\r\n")
+		writeTrailers(w, resp.Trailer)
+		w.WriteString("\r\n")
+	}
+	if werr == nil {
+		werr = w.Flush()
+	}
+	resp.Body.Close()
+	x.finish(resp, werr, rerr, closeAfter || rerr != nil)
+}
+
+// finish settles what becomes of both connections after a response: werr is the app's side failing, rerr
+// the upstream's.
+func (x *exchange) finish(resp *http.Response, werr, rerr error, closeClient bool) {
+	bodySent := true
+	if x.bodyDone != nil {
+		select {
+		case err := <-x.bodyDone:
+			bodySent = err == nil
+		default:
+			// The upstream answered before it read the whole body: neither connection knows where the
+			// body ends now.
+			bodySent = false
+			x.cc.conn.Close()
+			x.uc.conn.Close()
+			<-x.bodyDone
+		}
+	} else if x.req.Body != nil && x.req.Body != http.NoBody {
+		bodySent = false // never asked for (a final answer to "Expect: 100-continue")
+	}
+	switch {
+	case werr != nil:
+		x.status = statusClientClosed
+	case rerr != nil:
+		x.err = rerr
+	}
+	x.reuseUpstream = werr == nil && rerr == nil && bodySent && !resp.Close
+	x.keepClient = werr == nil && rerr == nil && !closeClient && (bodySent || consumeBody(x.req))
+}
+
+// fail records an upstream failure before any response reached the app; retry says the request may be
+// sent again on a fresh connection (nothing of it went out that cannot be repeated).
+func (x *exchange) fail(err error, replayable bool) {
+	if errors.Is(err, errClientGone) {
+		x.status = statusClientClosed
+		return
+	}
+	x.err = err
+	x.retry = replayable && idempotent(x.req) && connectionClosed(err)
+	if x.bodyDone != nil {
+		x.uc.conn.Close()
+		<-x.bodyDone
+	}
+}
+
+// switchProtocols passes a 101 on and joins both connections (WebSocket and other upgrades).
+func (x *exchange) switchProtocols(resp *http.Response, upgrade bool) {
+	x.status = resp.StatusCode
+	if !upgrade {
+		x.err = errors.New("101 Switching Protocols without an upgrade request")
+		x.status = 0
+		return
+	}
+	writeResponseHead(x.cc.bw, resp, true, false, false)
+	if err := x.cc.bw.Flush(); err != nil {
+		x.status = statusClientClosed
+		return
+	}
+	sent, received := joinBuffered(x.cc.conn, x.cc.br, x.uc.conn, x.uc.br)
+	x.dec.host.Sent.Add(float64(sent))
+	x.dec.host.Received.Add(float64(received))
+}
+
+// errClientGone says the app's connection failed while the exchange wrote to it.
+var errClientGone = errors.New("the app closed its connection")
+
+// idempotent reports whether a request may be sent twice: a method that says so, or an idempotency key.
+func idempotent(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != ""
+}
+
+// connectionClosed reports whether err says the upstream had closed the connection before answering.
+func connectionClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// reasonOf classifies an upstream failure; a response that ends early is "upstream".
+func reasonOf(err error) string {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return decide.ErrUpstream
+	}
+	return decide.FailureReason(err)
+}
+
+// upgradeRequested reports whether the app asks to switch protocols (WebSocket). An h2c upgrade is not
+// forwarded: it would turn the connection into HTTP/2 streams the sidecar no longer decides one by one.
+func upgradeRequested(req *http.Request) bool {
+	up := req.Header.Get("Upgrade")
+	return up != "" && !strings.EqualFold(up, "h2c") && httpguts.HeaderValuesContainsToken(req.Header["Connection"], "upgrade")
+}
+
+// logUpstreamError logs a failure to reach an allowed destination.
+func (p *Path) logUpstreamError(dec decided, reason string, err error) {
+	p.opts.Log.LogAttrs(context.Background(), slog.LevelWarn, "upstream error", slog.String("reason", reason),
+		slog.String("protocol", dec.v.Protocol.String()), slog.String("host", dec.target.Name),
+		slog.Int("port", int(dec.target.Port)), slog.String("error", err.Error()))
+}
+
+// writeInterim passes a 1xx response on to the app.
+func writeInterim(w *bufio.Writer, resp *http.Response) error {
+	writeResponseHead(w, resp, true, false, false)
+	return w.Flush()
+}

@@ -1,0 +1,250 @@
+package httppath
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/sidecar/record"
+)
+
+// Reasons of HTTP refusals that come before any policy decision.
+const (
+	reasonBadRequest    = "bad_request"    // no usable Host, or an absolute URI that disagrees with it
+	reasonConnectMethod = "connect_method" // CONNECT: the sidecar is transparent, not a forward proxy
+)
+
+// statusClientClosed is recorded for requests whose client went away before a response (nginx's 499).
+const statusClientClosed = 499
+
+// clientBufferSize is the size of an app connection's read and write buffers.
+const clientBufferSize = 4 << 10
+
+// maxDiscard bounds the request body read and thrown away to keep a connection whose request was not
+// forwarded (a denial); a longer body closes the connection instead.
+const maxDiscard = 256 << 10
+
+// clientConn is one app connection on the HTTP/1.x path.
+type clientConn struct {
+	conn net.Conn
+	orig netip.AddrPort
+	head headLimit
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	idle atomic.Bool // waiting for the next request (Shutdown may close it)
+}
+
+// headLimit bounds what is read from the app while a request head is read; -1 is no bound.
+type headLimit struct {
+	r    io.Reader
+	left int
+}
+
+var errHeadTooLarge = errors.New("request header too large")
+
+func (h *headLimit) Read(p []byte) (int, error) {
+	if h.left == 0 {
+		return 0, errHeadTooLarge
+	}
+	if h.left > 0 && len(p) > h.left {
+		p = p[:h.left]
+	}
+	n, err := h.r.Read(p)
+	if h.left > 0 {
+		h.left -= n
+	}
+	return n, err
+}
+
+// serveHTTP1 reads requests from an app connection and answers each, until the connection or the app is
+// done, the connection cannot carry another request, or Shutdown.
+func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) {
+	cc := &clientConn{conn: c, orig: orig, head: headLimit{r: c, left: -1}}
+	if !p.track(cc) {
+		c.Close()
+		return
+	}
+	defer func() {
+		p.untrack(cc)
+		c.Close()
+	}()
+	cc.br = bufio.NewReaderSize(&cc.head, clientBufferSize)
+	cc.bw = bufio.NewWriterSize(c, clientBufferSize)
+	wait := readHeaderTimeout
+	for {
+		cc.idle.Store(true)
+		if p.shuttingDown() {
+			return
+		}
+		c.SetReadDeadline(p.opts.Now().Add(wait))
+		if _, err := cc.br.Peek(1); err != nil {
+			return
+		}
+		cc.idle.Store(false)
+		c.SetReadDeadline(p.opts.Now().Add(readHeaderTimeout))
+		cc.head.left = maxHeaderBytes
+		hosts, absolute, err := absoluteFormHosts(cc.br)
+		var req *http.Request
+		if err == nil {
+			req, err = http.ReadRequest(cc.br)
+		}
+		cc.head.left = -1
+		if err != nil {
+			p.badRequest(ctx, cc, err)
+			return
+		}
+		c.SetReadDeadline(time.Time{})
+		if !absolute {
+			hosts = []string{req.Host}
+		}
+		if !p.serveRequest(ctx, cc, req, hosts) {
+			return
+		}
+		wait = p.opts.IdleTimeout
+	}
+}
+
+// badRequest answers a request head that does not parse, unless the app went away or was too slow.
+func (p *Path) badRequest(ctx context.Context, cc *clientConn, err error) {
+	if errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	status, msg := http.StatusBadRequest, "malformed request: "+err.Error()
+	if errors.Is(err, errHeadTooLarge) {
+		status, msg = http.StatusRequestHeaderFieldsTooLarge, "request header larger than 1 MiB"
+	}
+	p.refuse(ctx, cc, nil, "", status, reasonBadRequest, msg)
+}
+
+// serveRequest decides one request and answers it, and reports whether the connection can carry another.
+// hosts are the request head's Host header values.
+func (p *Path) serveRequest(ctx context.Context, cc *clientConn, req *http.Request, hosts []string) bool {
+	start := p.opts.Now()
+	if req.Method == http.MethodConnect {
+		return p.refuse(ctx, cc, req, req.Host, http.StatusMethodNotAllowed, reasonConnectMethod,
+			"CONNECT is not supported: egress is transparent, connect to the destination directly")
+	}
+	host, err := requestHost(req, hosts)
+	if err != nil {
+		return p.refuse(ctx, cc, req, req.Host, http.StatusBadRequest, reasonBadRequest, err.Error())
+	}
+	dec, err := p.decideRequest(ctx, host, cc.orig.Port())
+	if err != nil {
+		return p.refuse(ctx, cc, req, host, http.StatusBadRequest, reasonBadRequest, "Host: "+err.Error())
+	}
+	authority := dec.target.Authority()
+	if !dec.v.Allowed() {
+		header, body := denialText(dec.v, authority)
+		keep := consumeBody(req) && !req.Close
+		writeOwn(cc.bw, req, http.StatusForbidden, headerDenied, header, body, !keep)
+		dec.host.Request(http.StatusForbidden, policy.Deny)
+		return cc.bw.Flush() == nil && keep
+	}
+	if dec.v.Err != nil {
+		keep := p.failed(cc, req, dec, authority, dec.v.Err)
+		return keep
+	}
+	return p.forward(ctx, cc, req, dec, start)
+}
+
+// requestHost returns where a request says it goes: the authority of an absolute URI (which must agree with
+// the Host header), else the Host header. hosts are the head's Host header values (http.ReadRequest has
+// already refused more than one).
+func requestHost(req *http.Request, hosts []string) (string, error) {
+	if isAbsoluteForm(req) {
+		if err := checkAbsoluteForm(req, hosts); err != nil {
+			return "", err
+		}
+		return req.URL.Host, nil
+	}
+	switch {
+	case len(hosts) == 0 || hosts[0] == "":
+		return "", errors.New("no Host header")
+	case !httpguts.ValidHostHeader(hosts[0]):
+		return "", errors.New("malformed Host header")
+	}
+	return hosts[0], nil
+}
+
+// failed answers a request whose allowed destination could not be reached (502, or 504 for timeouts), and
+// reports whether the connection can carry another request.
+func (p *Path) failed(cc *clientConn, req *http.Request, dec decided, authority string, err error) bool {
+	reason := reasonOf(err)
+	status := failureStatus(reason)
+	p.opts.Metrics.UpstreamError(dec.host.Label(), reason)
+	p.logUpstreamError(dec, reason, err)
+	header, body := failureText(reason, authority, err)
+	keep := consumeBody(req) && !req.Close
+	writeOwn(cc.bw, req, status, headerError, header, body, !keep)
+	dec.host.Request(status, dec.v.Action)
+	return cc.bw.Flush() == nil && keep
+}
+
+// refuse answers a request refused before any policy decision (bad Host, CONNECT, a head that does not
+// parse) and records it; the connection is closed after.
+func (p *Path) refuse(ctx context.Context, cc *clientConn, req *http.Request, host string, status int, reason, msg string) bool {
+	p.opts.Reporter.Report(ctx, eventRefused(p.opts.Now(), reason, host))
+	writeOwn(cc.bw, req, status, headerError, headerValue(reason+"; "+msg), "egress: "+msg+"\n", true)
+	cc.bw.Flush()
+	p.opts.Metrics.Host("").Request(status, policy.Deny)
+	return false
+}
+
+// consumeBody reads what is left of the body of a request that is answered without being forwarded, so that
+// the connection can carry the next request; false when it cannot: the body is too long, fails, or is not
+// sent before "100 Continue".
+func consumeBody(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	if expectsContinue(req) {
+		return false
+	}
+	n, err := io.CopyN(io.Discard, req.Body, maxDiscard+1)
+	return errors.Is(err, io.EOF) && n <= maxDiscard
+}
+
+// expectsContinue reports whether the app waits for "100 Continue" before it sends the body.
+func expectsContinue(req *http.Request) bool {
+	return req.ContentLength != 0 && httpguts.HeaderValuesContainsToken(req.Header["Expect"], "100-continue")
+}
+
+// writeOwn writes a response of the sidecar's own: a short text with an explanation header. close adds
+// "Connection: close". A HEAD request gets the head only.
+func writeOwn(w *bufio.Writer, req *http.Request, status int, explainHeader, explanation, body string, close bool) {
+	w.WriteString("HTTP/1.1 ")
+	w.WriteString(strconv.Itoa(status))
+	w.WriteByte(' ')
+	w.WriteString(http.StatusText(status))
+	w.WriteString("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n")
+	w.WriteString(explainHeader)
+	w.WriteString(": ")
+	w.WriteString(explanation)
+	w.WriteString("\r\nDate: ")
+	w.WriteString(time.Now().UTC().Format(http.TimeFormat))
+	w.WriteString("\r\nContent-Length: ")
+	w.WriteString(strconv.Itoa(len(body)))
+	if close {
+		w.WriteString("\r\nConnection: close")
+	}
+	w.WriteString("\r\n\r\n")
+	if req == nil || req.Method != http.MethodHead {
+		w.WriteString(body)
+	}
+}
+
+// eventRefused is the record of a request refused before any policy decision.
+func eventRefused(now time.Time, reason, host string) record.Event {
+	return record.Event{Time: now, Decision: policy.Deny.String(), Reason: reason, Protocol: "http", Host: host}
+}

@@ -1,0 +1,268 @@
+package httppath
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/sidecar/decide"
+)
+
+// h2Front serves HTTP/2 with prior knowledge (h2c): net/http's server decides every stream on its own
+// authority, and pooled transports forward it (plain HTTP/1.1, or TLS origination speaking HTTP/2 when the
+// upstream offers it, as gRPC needs). A transport dials only what the stream's verdict says.
+type h2Front struct {
+	p          *Path
+	server     *http.Server
+	ln         *connListener
+	start      sync.Once
+	plain      *httputil.ReverseProxy
+	origin     *httputil.ReverseProxy
+	transports []*http.Transport
+}
+
+// h2Conn is an h2c connection handed to the server; done is closed when the server closes it.
+type h2Conn struct {
+	net.Conn
+	orig netip.AddrPort
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *h2Conn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { close(c.done) })
+	return err
+}
+
+// connKey is the request context key of the *h2Conn a stream arrived on; stateKey of its *h2State.
+type (
+	connKey  struct{}
+	stateKey struct{}
+)
+
+// h2State is what the reverse proxy's hooks learn about one forwarded stream.
+type h2State struct {
+	dec    decided
+	status int
+}
+
+func newH2Front(p *Path, tlsConfig *tls.Config) *h2Front {
+	f := &h2Front{p: p, ln: newConnListener()}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	errorLog := slog.NewLogLogger(p.opts.Log.Handler(), slog.LevelDebug)
+	f.server = &http.Server{
+		Handler:           f,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       p.opts.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		Protocols:         &protocols,
+		ErrorLog:          errorLog,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+	}
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		st := ctx.Value(stateKey{}).(*h2State)
+		return decide.Connect(ctx, st.dec.v, p.opts.ConnectTimeout)
+	}
+	base := func() *http.Transport {
+		return &http.Transport{
+			Proxy:                  nil,
+			DialContext:            dial,
+			MaxIdleConns:           maxIdleConns,
+			MaxIdleConnsPerHost:    maxIdleConnsPerHost,
+			IdleConnTimeout:        p.opts.IdleTimeout,
+			TLSHandshakeTimeout:    p.opts.TLSHandshakeTimeout,
+			ResponseHeaderTimeout:  p.opts.ResponseHeaderTimeout,
+			ExpectContinueTimeout:  expectContinueTimeout,
+			DisableCompression:     true,
+			MaxResponseHeaderBytes: maxHeaderBytes,
+		}
+	}
+	plain, origin := base(), base()
+	origin.ForceAttemptHTTP2 = true
+	origin.TLSClientConfig = tlsConfig.Clone()
+	f.transports = []*http.Transport{plain, origin}
+	proxy := func(t *http.Transport) *httputil.ReverseProxy {
+		return &httputil.ReverseProxy{
+			Transport:      t,
+			Rewrite:        f.rewrite,
+			FlushInterval:  -1, // every write is a DATA frame the app gets at once
+			ErrorLog:       errorLog,
+			ErrorHandler:   f.upstreamError,
+			ModifyResponse: f.modifyResponse,
+		}
+	}
+	f.plain, f.origin = proxy(plain), proxy(origin)
+	return f
+}
+
+// serve hands c to the server and waits until the server is done with it.
+func (f *h2Front) serve(c net.Conn, orig netip.AddrPort) {
+	f.start.Do(func() { go f.server.Serve(f.ln) })
+	hc := &h2Conn{Conn: c, orig: orig, done: make(chan struct{})}
+	if err := f.ln.Put(hc); err != nil {
+		c.Close()
+		return
+	}
+	<-hc.done
+}
+
+func (f *h2Front) closeIdle() {
+	for _, t := range f.transports {
+		t.CloseIdleConnections()
+	}
+}
+
+// shutdown stops taking connections and lets open streams finish until ctx is done.
+func (f *h2Front) shutdown(ctx context.Context) {
+	f.ln.Close()
+	f.server.Shutdown(ctx)
+	f.server.Close()
+}
+
+// ServeHTTP decides one stream and forwards it or refuses it.
+func (f *h2Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := f.p
+	start := p.opts.Now()
+	hc, _ := r.Context().Value(connKey{}).(*h2Conn)
+	origPort := uint16(80)
+	if hc != nil {
+		origPort = hc.orig.Port()
+	}
+	if r.Method == http.MethodConnect {
+		f.refuse(w, r, http.StatusMethodNotAllowed, reasonConnectMethod,
+			"CONNECT is not supported: egress is transparent, connect to the destination directly")
+		return
+	}
+	dec, err := p.decideRequest(r.Context(), r.Host, origPort)
+	if err != nil {
+		f.refuse(w, r, http.StatusBadRequest, reasonBadRequest, "Host: "+err.Error())
+		return
+	}
+	authority := dec.target.Authority()
+	if !dec.v.Allowed() {
+		header, body := denialText(dec.v, authority)
+		w.Header().Set(headerDenied, header)
+		writeText(w, http.StatusForbidden, body)
+		dec.host.Request(http.StatusForbidden, dec.v.Action)
+		return
+	}
+	if dec.v.Err != nil {
+		f.fail(w, dec, authority, dec.v.Err)
+		return
+	}
+	st := &h2State{dec: dec}
+	defer func() {
+		// Runs when the proxy panics with http.ErrAbortHandler (a body copy failed) too.
+		dec.host.Request(st.status, dec.v.Action)
+		if st.status != statusClientClosed {
+			dec.host.Observe(p.opts.Now().Sub(start))
+		}
+	}()
+	proxy := f.plain
+	if dec.target.Originate {
+		proxy = f.origin
+	}
+	proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// rewrite points the outbound request at the decided target, keeping the app's Forwarded and X-Forwarded-*
+// headers and adding none.
+func (f *h2Front) rewrite(pr *httputil.ProxyRequest) {
+	st := pr.In.Context().Value(stateKey{}).(*h2State)
+	t := st.dec.target
+	pr.Out.URL.Scheme = "http"
+	if t.Originate {
+		pr.Out.URL.Scheme = "https"
+	}
+	pr.Out.URL.Host = t.Authority()
+	pr.Out.Host = t.Host
+	for _, name := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		if v, ok := pr.In.Header[name]; ok {
+			pr.Out.Header[name] = v
+		}
+	}
+	if pr.Out.Body != nil && pr.Out.Body != http.NoBody {
+		pr.Out.Body = &countingBody{ReadCloser: pr.Out.Body, add: st.dec.host.Sent.Add}
+	}
+	if strings.EqualFold(pr.Out.Header.Get("Upgrade"), "h2c") {
+		pr.Out.Header.Del("Upgrade")
+		pr.Out.Header.Del("Connection")
+		pr.Out.Header.Del("HTTP2-Settings")
+	}
+}
+
+// modifyResponse records the status and counts the response body.
+func (f *h2Front) modifyResponse(resp *http.Response) error {
+	st := resp.Request.Context().Value(stateKey{}).(*h2State)
+	st.status = resp.StatusCode
+	if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
+		resp.Body = &countingBody{ReadCloser: resp.Body, add: st.dec.host.Received.Add}
+	}
+	return nil
+}
+
+// upstreamError answers a stream that could not be forwarded with a 502 (504 for timeouts).
+func (f *h2Front) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	st := r.Context().Value(stateKey{}).(*h2State)
+	if r.Context().Err() != nil {
+		st.status = statusClientClosed
+		return
+	}
+	st.status = f.fail(w, st.dec, st.dec.target.Authority(), err)
+}
+
+// fail writes the answer to an upstream failure and returns its status.
+func (f *h2Front) fail(w http.ResponseWriter, dec decided, authority string, err error) int {
+	reason := reasonOf(err)
+	status := failureStatus(reason)
+	f.p.opts.Metrics.UpstreamError(dec.host.Label(), reason)
+	f.p.logUpstreamError(dec, reason, err)
+	header, body := failureText(reason, authority, err)
+	w.Header().Set(headerError, header)
+	writeText(w, status, body)
+	if dec.v.Err != nil {
+		dec.host.Request(status, dec.v.Action)
+	}
+	return status
+}
+
+// refuse answers a stream refused before any policy decision (bad authority, CONNECT).
+func (f *h2Front) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
+	f.p.opts.Reporter.Report(r.Context(), eventRefused(f.p.opts.Now(), reason, r.Host))
+	w.Header().Set(headerError, headerValue(reason+"; "+msg))
+	writeText(w, status, "egress: "+msg+"\n")
+	f.p.opts.Metrics.Host("").Request(status, policy.Deny)
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+// countingBody counts the bytes read through it.
+type countingBody struct {
+	io.ReadCloser
+	add func(float64)
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.add(float64(n))
+	}
+	return n, err
+}

@@ -1,0 +1,42 @@
+package httppath
+
+import (
+	"context"
+	"net/netip"
+
+	"egress.io/egress/pkg/sidecar/decide"
+	"egress.io/egress/pkg/sidecar/telemetry"
+)
+
+// decided is one request decided: where it goes, the verdict, and its host's metrics.
+type decided struct {
+	target requestTarget // Name is what was decided on and is dialled
+	v      decide.Verdict
+	host   *telemetry.Host
+}
+
+// decideRequest decides a request whose Host (or absolute-form authority) is host, on a connection whose
+// original destination port is origPort, and records the decision: the request's one event. A Host that
+// cannot be a destination is an error (a 400, recorded by the caller).
+func (p *Path) decideRequest(ctx context.Context, host string, origPort uint16) (decided, error) {
+	target, err := targetForHost(host, origPort, p.opts.LocalSuffix)
+	if err != nil {
+		return decided{}, err
+	}
+	protocol := decide.HTTP
+	if target.Originate {
+		protocol = decide.HTTPS
+	}
+	m := p.matcher()
+	v := p.opts.Decider.DecideWith(ctx, m, decide.Ask{Protocol: protocol, Name: target.Name, Port: target.Port})
+	// Dial exactly what was decided on: the normalised name (case, trailing dot, IDNA) or the address.
+	switch {
+	case v.Name != "":
+		target.Name = v.Name
+	case v.IP.IsValid():
+		target.Name = v.IP.String()
+	}
+	label := p.opts.Labels.Host(m, v.Name, v.IP)
+	p.opts.Reporter.Report(ctx, v.Event(p.opts.Now(), netip.Addr{}))
+	return decided{target: target, v: v, host: p.opts.Metrics.Host(label)}, nil
+}

@@ -1,0 +1,44 @@
+package sniff
+
+import (
+	"io"
+	"net"
+)
+
+// Replay returns c with the bytes Read or More took from it put back: reading it replays them before
+// reading the socket again, so the path it is handed to sees the stream from its start.
+func Replay(c *net.TCPConn, peeked []byte) net.Conn { return &replayConn{TCPConn: c, peeked: peeked} }
+
+// replayConn is Replay's connection.
+type replayConn struct {
+	*net.TCPConn
+	peeked []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.peeked) > 0 {
+		n := copy(p, c.peeked)
+		c.peeked = c.peeked[n:]
+		if len(c.peeked) == 0 {
+			c.peeked = nil // not kept for the connection's life
+		}
+		return n, nil
+	}
+	return c.TCPConn.Read(p)
+}
+
+// WriteTo writes the replayed bytes, then the socket's (io.Copy would otherwise use the socket's WriteTo
+// and skip them).
+func (c *replayConn) WriteTo(w io.Writer) (int64, error) {
+	var written int64
+	if len(c.peeked) > 0 {
+		n, err := w.Write(c.peeked)
+		written += int64(n)
+		c.peeked = nil
+		if err != nil {
+			return written, err
+		}
+	}
+	n, err := c.TCPConn.WriteTo(w)
+	return written + n, err
+}
