@@ -54,7 +54,7 @@ func (v Verdict) Suggestion() string {
 // refuse turns v into a denial by the guard for addr.
 func (v Verdict) refuse(addr netip.Addr, g guardResult) Verdict {
 	v.Action, v.RuleSet, v.Target = policy.Deny, "", ""
-	v.SidecarReason, v.RefusedAddr, v.AddressClass = ReasonPrivateAddress, addr, g.class
+	v.SidecarReason, v.RefusedAddr, v.AddressClass = ReasonPrivateAddress, addr, g.describe()
 	if g.loop {
 		v.SidecarReason = ReasonLoop
 	}
@@ -68,7 +68,7 @@ func (v *Verdict) audit(addr netip.Addr, g guardResult) {
 		// The policy allowed the name; only the address is a would-be denial.
 		v.Action, v.SidecarReason, v.RuleSet, v.Target = policy.Audit, ReasonPrivateAddress, "", ""
 	}
-	v.RefusedAddr, v.AddressClass = addr, g.class
+	v.RefusedAddr, v.AddressClass = addr, g.describe()
 }
 
 // Event is the record of v at now; connected, when valid, is the address actually connected to.

@@ -22,10 +22,15 @@ type requestTarget struct {
 	Originate bool
 	// Host is the Host header sent upstream.
 	Host string
+	// authority caches Authority.
+	authority string
 }
 
 // Authority returns "name:port" as used in messages and the dial address.
 func (t requestTarget) Authority() string {
+	if t.authority != "" {
+		return t.authority
+	}
 	return net.JoinHostPort(t.Name, strconv.Itoa(int(t.Port)))
 }
 

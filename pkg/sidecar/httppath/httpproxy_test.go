@@ -83,7 +83,7 @@ func newUpstreamEnv(t *testing.T, name string, handler http.Handler) (*proxyEnv,
 	return env, p
 }
 
-func newProxyEnv(t *testing.T, caBundle string, targets ...string) *proxyEnv {
+func newProxyEnv(t testing.TB, caBundle string, targets ...string) *proxyEnv {
 	t.Helper()
 	logs := &testworld.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
@@ -156,13 +156,13 @@ func newProxyEnv(t *testing.T, caBundle string, targets ...string) *proxyEnv {
 	return env
 }
 
-func (env *proxyEnv) setPolicy(t *testing.T, targets ...string) {
+func (env *proxyEnv) setPolicy(t testing.TB, targets ...string) {
 	t.Helper()
 	env.setSets(t, policytest.RuleSet("test", targets...))
 }
 
 // setSets makes sets the policy in force.
-func (env *proxyEnv) setSets(t *testing.T, sets ...v1alpha1.EgressRuleSet) {
+func (env *proxyEnv) setSets(t testing.TB, sets ...v1alpha1.EgressRuleSet) {
 	t.Helper()
 	env.policy.Store(policytest.Compile(t, sets...))
 	env.path.CloseIdle()
@@ -244,7 +244,7 @@ func (env *proxyEnv) rawRoundTrips(t *testing.T, requests ...string) []string {
 	return statuses
 }
 
-func port(t *testing.T, rawURL string) uint16 {
+func port(t testing.TB, rawURL string) uint16 {
 	t.Helper()
 	_, p, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(rawURL, "http://"), "https://"))
 	if err != nil {
@@ -376,7 +376,7 @@ func TestHTTPRequestForms(t *testing.T) {
 }
 
 // tlsUpstream starts an HTTPS server (HTTP/2 enabled) and returns it with a CA bundle file trusting it.
-func tlsUpstream(t *testing.T, h http.Handler) (*httptest.Server, string) {
+func tlsUpstream(t testing.TB, h http.Handler) (*httptest.Server, string) {
 	t.Helper()
 	up := httptest.NewUnstartedServer(h)
 	up.EnableHTTP2 = true

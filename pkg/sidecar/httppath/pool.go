@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -155,9 +156,11 @@ func (uc *upstreamConn) alive() bool {
 	}
 	ok := false
 	raw.Read(func(fd uintptr) bool {
+		// recvfrom(2) without a source address: x/sys's Recvfrom allocates one per call.
 		var b [1]byte
-		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		ok = err == unix.EAGAIN
+		_, _, errno := unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+		ok = errno == unix.EAGAIN
 		return true
 	})
 	return ok

@@ -36,6 +36,7 @@ func (p *Path) decideRequest(ctx context.Context, host string, origPort uint16) 
 	case v.IP.IsValid():
 		target.Name = v.IP.String()
 	}
+	target.authority = target.Authority()
 	label := p.opts.Labels.Host(m, v.Name, v.IP)
 	p.opts.Reporter.Report(ctx, v.Event(p.opts.Now(), netip.Addr{}))
 	return decided{target: target, v: v, host: p.opts.Metrics.Host(label)}, nil

@@ -72,7 +72,7 @@ func writeRequestHead(w *bufio.Writer, req *http.Request, t requestTarget, upgra
 	switch {
 	case req.ContentLength > 0 || req.ContentLength == 0 && req.Header["Content-Length"] != nil:
 		w.WriteString("Content-Length: ")
-		w.WriteString(strconv.FormatInt(req.ContentLength, 10))
+		writeInt(w, req.ContentLength, 10)
 		w.WriteString("\r\n")
 	case req.ContentLength < 0:
 		writeTrailerHeader(w, req.Trailer)
@@ -128,7 +128,7 @@ func writeResponseHead(w *bufio.Writer, resp *http.Response, noBody, chunked, cl
 		w.WriteString("Transfer-Encoding: chunked\r\n")
 	case resp.ContentLength >= 0:
 		w.WriteString("Content-Length: ")
-		w.WriteString(strconv.FormatInt(resp.ContentLength, 10))
+		writeInt(w, resp.ContentLength, 10)
 		w.WriteString("\r\n")
 	}
 	if closeConn {
@@ -183,7 +183,7 @@ func copyResponseBody(w *bufio.Writer, src io.Reader, srcBuf *bufio.Reader, chun
 		nr, err := src.Read(buf)
 		if nr > 0 {
 			if chunked {
-				w.WriteString(strconv.FormatInt(int64(nr), 16))
+				writeInt(w, int64(nr), 16)
 				w.WriteString("\r\n")
 			}
 			if _, werr = w.Write(buf[:nr]); werr != nil {
@@ -234,4 +234,9 @@ func joinBuffered(app net.Conn, appBuf *bufio.Reader, up net.Conn, upBuf *bufio.
 	app.Close()
 	up.Close()
 	return sent, received
+}
+
+// writeInt writes n in base without allocating.
+func writeInt(w *bufio.Writer, n int64, base int) {
+	w.Write(strconv.AppendInt(w.AvailableBuffer(), n, base))
 }
