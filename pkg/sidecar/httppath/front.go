@@ -10,8 +10,11 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -40,9 +43,11 @@ type clientConn struct {
 	conn net.Conn
 	orig netip.AddrPort
 	head headLimit
-	br   *bufio.Reader
+	raw  syscall.RawConn // for waiting without a buffer; nil when conn has no socket
+	br   *bufio.Reader   // while a burst is served
 	bw   *bufio.Writer
 	idle atomic.Bool // waiting for the next request (Shutdown may close it)
+	done chan bool   // a burst's result
 }
 
 // headLimit bounds what is read from the app while a request head is read; -1 is no bound.
@@ -69,8 +74,15 @@ func (h *headLimit) Read(p []byte) (int, error) {
 
 // serveHTTP1 reads requests from an app connection and answers each, until the connection or the app is
 // done, the connection cannot carry another request, or Shutdown.
+//
+// An idle keep-alive connection costs little: this goroutine waits for the app's next bytes holding no
+// buffers and on a small stack, and each burst of requests is served on a goroutine of its own, which
+// takes the buffers from pools and leaves with the stack it grew.
 func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) {
-	cc := &clientConn{conn: c, orig: orig, head: headLimit{r: c, left: -1}}
+	cc := &clientConn{conn: c, orig: orig, head: headLimit{r: c, left: -1}, done: make(chan bool, 1)}
+	if sc, ok := c.(syscall.Conn); ok {
+		cc.raw, _ = sc.SyscallConn()
+	}
 	if !p.track(cc) {
 		c.Close()
 		return
@@ -79,20 +91,28 @@ func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) 
 		p.untrack(cc)
 		c.Close()
 	}()
-	cc.br = bufio.NewReaderSize(&cc.head, clientBufferSize)
-	cc.bw = bufio.NewWriterSize(c, clientBufferSize)
 	wait := readHeaderTimeout
 	for {
 		cc.idle.Store(true)
-		if p.shuttingDown() {
-			return
-		}
-		c.SetReadDeadline(p.opts.Now().Add(wait))
-		if _, err := cc.br.Peek(1); err != nil {
+		if p.shuttingDown() || !cc.waitReadable(p.opts.Now().Add(wait)) {
 			return
 		}
 		cc.idle.Store(false)
-		c.SetReadDeadline(p.opts.Now().Add(readHeaderTimeout))
+		go func() { cc.done <- p.serveBurst(ctx, cc) }()
+		if !<-cc.done {
+			return
+		}
+		wait = p.opts.IdleTimeout
+	}
+}
+
+// serveBurst serves requests while the app has sent more, and reports whether the connection can carry
+// another request once it does.
+func (p *Path) serveBurst(ctx context.Context, cc *clientConn) bool {
+	cc.acquireBuffers()
+	defer cc.releaseBuffers()
+	for {
+		cc.conn.SetReadDeadline(p.opts.Now().Add(readHeaderTimeout))
 		cc.head.left = maxHeaderBytes
 		hosts, absolute, err := absoluteFormHosts(cc.br)
 		var req *http.Request
@@ -102,17 +122,70 @@ func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) 
 		cc.head.left = -1
 		if err != nil {
 			p.badRequest(ctx, cc, err)
-			return
+			return false
 		}
-		c.SetReadDeadline(time.Time{})
+		cc.conn.SetReadDeadline(time.Time{})
 		if !absolute {
 			hosts = []string{req.Host}
 		}
 		if !p.serveRequest(ctx, cc, req, hosts) {
-			return
+			return false
 		}
-		wait = p.opts.IdleTimeout
+		if cc.br.Buffered() == 0 {
+			return true // nothing more yet: wait without the buffers
+		}
 	}
+}
+
+// waitReadable waits until the app has sent something, or the deadline passes, holding no buffer.
+func (cc *clientConn) waitReadable(deadline time.Time) bool {
+	cc.conn.SetReadDeadline(deadline)
+	defer cc.conn.SetReadDeadline(time.Time{})
+	if r, ok := cc.conn.(interface{ Buffered() int }); ok && r.Buffered() > 0 {
+		return true // bytes the sniffer read, to replay
+	}
+	if cc.raw == nil {
+		var b [1]byte
+		n, err := cc.conn.Read(b[:0])
+		return n == 0 && err == nil
+	}
+	readable := false
+	err := cc.raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if errno == syscall.EAGAIN {
+			return false // not yet: park until readable
+		}
+		readable = errno == 0 && n > 0
+		return true
+	})
+	return err == nil && readable
+}
+
+var (
+	readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, clientBufferSize) }}
+	writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, clientBufferSize) }}
+)
+
+// acquireBuffers takes the connection's read and write buffers from the pools.
+func (cc *clientConn) acquireBuffers() {
+	cc.br = readers.Get().(*bufio.Reader)
+	cc.br.Reset(&cc.head)
+	cc.bw = writers.Get().(*bufio.Writer)
+	cc.bw.Reset(cc.conn)
+}
+
+// releaseBuffers returns the buffers, unless the reader still holds bytes of the app's (then the
+// connection is being closed anyway).
+func (cc *clientConn) releaseBuffers() {
+	if cc.br.Buffered() == 0 {
+		cc.br.Reset(nil)
+		readers.Put(cc.br)
+	}
+	cc.bw.Reset(nil)
+	writers.Put(cc.bw)
+	cc.br, cc.bw = nil, nil
 }
 
 // badRequest answers a request head that does not parse, unless the app went away or was too slow.

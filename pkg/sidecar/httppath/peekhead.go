@@ -44,20 +44,23 @@ func absoluteFormHosts(br *bufio.Reader) (hosts []string, absolute bool, err err
 // peekUntil returns the buffered bytes of br up to and including the first sep, reading more as needed, or
 // nil when sep does not come within the buffer's size.
 func peekUntil(br *bufio.Reader, sep []byte) ([]byte, error) {
-	n := max(br.Buffered(), 1)
+	if _, err := br.Peek(1); err != nil {
+		return nil, err
+	}
 	for {
-		buf, err := br.Peek(n)
+		n := br.Buffered()
+		buf, _ := br.Peek(n)
 		if i := bytes.Index(buf, sep); i >= 0 {
 			return buf[:i+len(sep)], nil
 		}
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			return nil, nil
-		case err != nil:
-			return nil, err
-		case n >= br.Size():
+		if n >= br.Size() {
 			return nil, nil
 		}
-		n = max(br.Buffered(), n) + 1 // wait for more
+		if _, err := br.Peek(n + 1); err != nil { // wait for more
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return nil, nil
+			}
+			return nil, err
+		}
 	}
 }

@@ -42,3 +42,6 @@ func (c *replayConn) WriteTo(w io.Writer) (int64, error) {
 	n, err := c.TCPConn.WriteTo(w)
 	return written + n, err
 }
+
+// Buffered returns how many replayed bytes are left.
+func (c *replayConn) Buffered() int { return len(c.peeked) }
