@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"egress.io/egress/pkg/filesource"
 	"egress.io/egress/pkg/policy"
 	"egress.io/egress/pkg/sidecar"
 )
@@ -44,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // newSource returns the policy source the flags ask for: the rules file, or the Kubernetes watch.
 func newSource(o options, logger *slog.Logger) (policy.Source, error) {
 	if o.rulesFile != "" {
-		return &policy.FileSource{Path: o.rulesFile, Logger: logger.With("component", "rules-file")}, nil
+		return &filesource.Source{Path: o.rulesFile, Logger: logger.With("component", "rules-file")}, nil
 	}
 	return newKubeSource(o, logger)
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/filesource"
 	"egress.io/egress/pkg/sidecar"
 )
 
@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	src := &policy.FileSource{Path: *rulesFile, Logger: logger.With("component", "rules-file")}
+	src := &filesource.Source{Path: *rulesFile, Logger: logger.With("component", "rules-file")}
 	return sidecar.Run(ctx, cfg, src, sidecar.Options{Logger: logger, Registry: reg})
 }
 
