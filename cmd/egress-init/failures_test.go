@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"egress.io/egress/internal/netnstest"
+	"egress.io/egress/pkg/settings"
 )
 
 // runFailing runs egress-init in the pod namespace as uid:gid with PATH set to path, and returns its
@@ -34,7 +35,7 @@ func runFailing(t *testing.T, p *netnstest.Pair, uid, gid int, path string, args
 func checkOneLineFailure(t *testing.T, code int, stderr []string, want string) {
 	t.Helper()
 	last := stderr[len(stderr)-1]
-	if code != exitFailure || !strings.HasPrefix(last, "egress-init: ") || !strings.Contains(last, want) {
+	if code != settings.ExitFailure || !strings.HasPrefix(last, "egress-init: ") || !strings.Contains(last, want) {
 		t.Errorf("exit %d, last stderr line %q; want exit 1 and a line containing %q", code, last, want)
 	}
 	for _, line := range stderr[:len(stderr)-1] {
@@ -106,7 +107,7 @@ func TestDryRunIsUnprivilegedAndTouchesNothing(t *testing.T) {
 	p := netnstest.NewPair(t)
 	// No iptables in PATH and no capabilities: --dry-run needs neither.
 	code, out, stderr := runFailing(t, p, appUID, appUID, t.TempDir(), "--dry-run")
-	if code != exitOK {
+	if code != settings.ExitOK {
 		t.Fatalf("--dry-run as %d exited %d: %q", appUID, code, stderr)
 	}
 	golden, err := os.ReadFile("../../pkg/redirect/testdata/default.golden")

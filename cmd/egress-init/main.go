@@ -3,8 +3,13 @@
 // refuse everything else, or removes them with --cleanup. See docs/egress-init.md.
 package main
 
-import "os"
+import (
+	"os"
+
+	"egress.io/egress/pkg/settings"
+)
 
 func main() {
-	os.Exit(run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr))
+	err := run(os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	os.Exit(settings.Exit("egress-init", err, os.Stderr))
 }

@@ -1,26 +1,23 @@
 package main
 
 import (
-	"errors"
 	"flag"
-	"io"
 	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 
+	"egress.io/egress/internal/docsection"
+	"egress.io/egress/internal/settingstest"
+	"egress.io/egress/pkg/netrange"
 	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/settings"
 )
 
-func env(vars map[string]string) func(string) (string, bool) {
-	return func(name string) (string, bool) {
-		v, ok := vars[name]
-		return v, ok
-	}
-}
+var update = flag.Bool("update", false, "rewrite testdata/help.golden and the flag table of docs/egress-init.md")
 
 func TestParseOptionsDefaults(t *testing.T) {
-	opts, err := parseOptions(nil, env(nil), io.Discard)
+	opts, err := parseOptions(nil, settings.NoEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +34,7 @@ func TestParseOptionsFlagWinsOverEnv(t *testing.T) {
 		"EGRESS_DROP_UDP":               "false",
 		"EGRESS_DRY_RUN":                "true",
 	}
-	opts, err := parseOptions([]string{"--capture-port=17001", "--drop-udp", "--exclude-outbound-ports", "25,8000-8080"}, env(vars), io.Discard)
+	opts, err := parseOptions([]string{"--capture-port=17001", "--drop-udp", "--exclude-outbound-ports", "25,8000-8080"}, settings.EnvMap(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +42,7 @@ func TestParseOptionsFlagWinsOverEnv(t *testing.T) {
 	want.CapturePort = 17001 // flag over env
 	want.DNSPort = 16053     // env
 	want.ExcludeOutboundCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
-	want.ExcludeOutboundPorts = []redirect.PortRange{{First: 25, Last: 25}, {First: 8000, Last: 8080}}
+	want.ExcludeOutboundPorts = []netrange.PortRange{{First: 25, Last: 25}, {First: 8000, Last: 8080}}
 	want.DropUDP = true // bare boolean flag over env
 	if !reflect.DeepEqual(opts.config, want) {
 		t.Errorf("config\n got %+v\nwant %+v", opts.config, want)
@@ -53,6 +50,26 @@ func TestParseOptionsFlagWinsOverEnv(t *testing.T) {
 	if !opts.dryRun {
 		t.Error("EGRESS_DRY_RUN=true did not set --dry-run")
 	}
+}
+
+// TestEnvAgreesWithFlags checks every flag of egress-init against its EGRESS_* variable.
+func TestEnvAgreesWithFlags(t *testing.T) {
+	settingstest.EnvAgreesWithFlags(t, func() (*options, []settings.Flag) {
+		o := defaultOptions()
+		return &o, o.flags()
+	}, map[string][2]string{
+		redirect.FlagCapturePort:          {"16001", "17001"},
+		redirect.FlagDNSPort:              {"16053", "17053"},
+		redirect.FlagSidecarUID:           {"1337", "1338"},
+		redirect.FlagSidecarGID:           {"1337", "1338"},
+		redirect.FlagExcludeOutboundCIDRs: {"10.0.0.0/8", "fd00::/8"},
+		redirect.FlagExcludeOutboundPorts: {"25", "8000-8080"},
+		redirect.FlagIncludeOutboundCIDRs: {"203.0.113.0/24", "*"},
+		redirect.FlagIPv6:                 {"off", "on"},
+		redirect.FlagDropUDP:              {"false", "true"},
+		flagDryRun:                        {"true", "false"},
+		flagCleanup:                       {"true", "false"},
+	})
 }
 
 func TestParseOptionsErrors(t *testing.T) {
@@ -65,18 +82,18 @@ func TestParseOptionsErrors(t *testing.T) {
 		{"bad cidr flag", []string{"--exclude-outbound-cidrs=10.0.0.0/33"}, nil,
 			`--exclude-outbound-cidrs: "10.0.0.0/33": invalid prefix: length 33 exceeds 32`},
 		{"bad cidr env", nil, map[string]string{"EGRESS_EXCLUDE_OUTBOUND_CIDRS": "10.0.0.1/8"},
-			`--exclude-outbound-cidrs: "10.0.0.1/8": invalid prefix: host bits set (did you mean 10.0.0.0/8?) (set by EGRESS_EXCLUDE_OUTBOUND_CIDRS)`},
-		{"bad port", []string{"--exclude-outbound-ports=80,0"}, nil, `--exclude-outbound-ports: "0": invalid port`},
-		{"bad bool env", nil, map[string]string{"EGRESS_CLEANUP": "maybe"}, `EGRESS_CLEANUP="maybe": invalid value for --cleanup`},
+			`--exclude-outbound-cidrs (from EGRESS_EXCLUDE_OUTBOUND_CIDRS): "10.0.0.1/8": invalid prefix: host bits set (did you mean 10.0.0.0/8?)`},
+		{"bad port", []string{"--exclude-outbound-ports=80,0"}, nil, `--exclude-outbound-ports: "0": port 0 is out of range 1-65535`},
+		{"bad bool env", nil, map[string]string{"EGRESS_CLEANUP": "maybe"}, `--cleanup (from EGRESS_CLEANUP): "maybe" is not a boolean`},
 		{"validation", []string{"--dns-port=15001"}, nil, "--dns-port: 15001 is also --capture-port"},
 		{"root uid", []string{"--sidecar-uid=0"}, nil, "--sidecar-uid: 0 (root)"},
 		{"both actions", []string{"--dry-run", "--cleanup"}, nil, "--dry-run and --cleanup exclude each other"},
 		{"argument", []string{"apply"}, nil, `unexpected argument "apply"`},
-		{"unknown flag", []string{"--capture"}, nil, "flag provided but not defined: -capture"},
+		{"unknown flag", []string{"--capture"}, nil, "unknown flag --capture"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseOptions(tt.args, env(tt.vars), io.Discard)
+			_, err := parseOptions(tt.args, settings.EnvMap(tt.vars))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("parseOptions error = %v, want it to contain %s", err, tt.want)
 			}
@@ -85,55 +102,48 @@ func TestParseOptionsErrors(t *testing.T) {
 }
 
 func TestRunReportsBadFlagsOnOneLine(t *testing.T) {
-	var stdout, stderr strings.Builder
-	code := run([]string{"--exclude-outbound-cidrs=10.0.0.0/33", "--ipv6=maybe"}, env(nil), &stdout, &stderr)
-	if code != exitUsage {
-		t.Errorf("exit code %d, want %d", code, exitUsage)
+	var stdout, stderr, exit strings.Builder
+	err := run([]string{"--exclude-outbound-cidrs=10.0.0.0/33", "--ipv6=maybe"}, settings.NoEnv, &stdout, &stderr)
+	if code := settings.Exit("egress-init", err, &exit); code != settings.ExitUsage {
+		t.Errorf("exit code %d, want %d", code, settings.ExitUsage)
 	}
-	want := `egress-init: --exclude-outbound-cidrs: "10.0.0.0/33": invalid prefix: length 33 exceeds 32` + "\n"
-	if stderr.String() != want {
-		t.Errorf("stderr = %q, want %q", stderr.String(), want)
+	want := `egress-init: --exclude-outbound-cidrs: "10.0.0.0/33": invalid prefix: length 33 exceeds 32; ` +
+		`--ipv6: "maybe" is not auto, on or off` + "\n"
+	if exit.String() != want {
+		t.Errorf("stderr = %q, want %q", exit.String(), want)
 	}
 
-	stderr.Reset()
-	run([]string{"--dns-port=15001", "--sidecar-uid=0"}, env(nil), &stdout, &stderr)
+	exit.Reset()
+	err = run([]string{"--dns-port=15001", "--sidecar-uid=0"}, settings.NoEnv, &stdout, &stderr)
+	settings.Exit("egress-init", err, &exit)
 	want = "egress-init: --dns-port: 15001 is also --capture-port, so DNS over TCP could not be told from other TCP; " +
 		"--sidecar-uid: 0 (root) would let every root process bypass interception\n"
-	if stderr.String() != want {
-		t.Errorf("stderr = %q, want %q", stderr.String(), want)
+	if exit.String() != want {
+		t.Errorf("stderr = %q, want %q", exit.String(), want)
+	}
+	if stdout.Len() != 0 || stderr.Len() != 0 {
+		t.Errorf("bad flags wrote %q to stdout and %q to stderr before failing", stdout.String(), stderr.String())
 	}
 }
 
-func TestRunReportsUnknownFlagsOnOneLine(t *testing.T) {
-	var stdout, stderr strings.Builder
-	if code := run([]string{"--capture"}, env(nil), &stdout, &stderr); code != exitUsage {
-		t.Errorf("exit code %d, want %d", code, exitUsage)
-	}
-	if want := "egress-init: flag provided but not defined: -capture (see egress-init -h)\n"; stderr.String() != want {
-		t.Errorf("stderr = %q, want %q", stderr.String(), want)
-	}
-}
-
-func TestRunHelp(t *testing.T) {
-	var stdout, stderr strings.Builder
-	if code := run([]string{"-h"}, env(nil), &stdout, &stderr); code != exitOK {
-		t.Errorf("-h exit code %d", code)
-	}
-	for _, spec := range redirect.ConfigFlags() {
-		if !strings.Contains(stderr.String(), "-"+spec.Name) || !strings.Contains(stderr.String(), spec.Env) {
-			t.Errorf("usage does not mention --%s and %s:\n%s", spec.Name, spec.Env, stderr.String())
+func TestHelp(t *testing.T) {
+	for _, arg := range []string{"-h", "--help"} {
+		var stdout, stderr strings.Builder
+		if err := run([]string{arg}, settings.NoEnv, &stdout, &stderr); err != nil {
+			t.Fatalf("%s: %v", arg, err)
 		}
-	}
-	_, err := parseOptions([]string{"-help"}, env(nil), io.Discard)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Errorf("-help: %v", err)
+		if stderr.Len() != 0 {
+			t.Errorf("%s wrote to stderr: %q", arg, stderr.String())
+		}
+		settingstest.Golden(t, "testdata/help.golden", stdout.String(), *update, "go test ./cmd/egress-init -short -update")
 	}
 }
 
-func TestOneLine(t *testing.T) {
-	err := errors.New("adding rule: exit status 2: Warning: Extension REDIRECT revision 0 not supported\n\niptables v1.8.9: RULE_APPEND failed\n")
-	want := "adding rule: exit status 2: Warning: Extension REDIRECT revision 0 not supported; iptables v1.8.9: RULE_APPEND failed"
-	if got := oneLine(err); got != want {
-		t.Errorf("oneLine = %q, want %q", got, want)
+func TestDocsFlagTable(t *testing.T) {
+	defaults := defaultOptions()
+	err := docsection.Check("../../docs/egress-init.md", "flag table", "go test ./cmd/egress-init -short -update",
+		settings.MarkdownTable(defaults.flags()), *update)
+	if err != nil {
+		t.Error(err)
 	}
 }

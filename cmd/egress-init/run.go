@@ -2,40 +2,27 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strings"
 
 	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/settings"
 )
 
-// Exit codes: the pod must not start without interception, so every failure is non-zero.
-const (
-	exitOK      = 0
-	exitFailure = 1
-	exitUsage   = 2
-)
-
-// run is egress-init minus the process: it reads args and the environment, acts, and returns the exit
-// code. Failures are one line on stderr, "egress-init: ...", naming what is missing or wrong.
-func run(args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) int {
-	opts, err := parseOptions(args, lookupEnv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+// run is egress-init minus the process: it reads args and the environment and acts. --help and --dry-run
+// write to stdout, logs to stderr; main turns the error into the one line "egress-init: ..." and the exit
+// code (every failure is non-zero: the pod must not start without interception).
+func run(args []string, env settings.Env, stdout, stderr io.Writer) error {
+	opts, err := parseOptions(args, env)
+	if errors.Is(err, settings.ErrHelp) {
+		defaults := defaultOptions()
+		return settings.Usage(stdout, command, defaults.flags())
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "egress-init: "+oneLine(err))
-		return exitUsage
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	if err := execute(opts, log, stdout); err != nil {
-		fmt.Fprintln(stderr, "egress-init: "+oneLine(err))
-		return exitFailure
-	}
-	return exitOK
+	return execute(opts, slog.New(slog.NewTextHandler(stderr, nil)), stdout)
 }
 
 // execute plans from the pod's address families, then prints, installs or removes the rules.
@@ -71,13 +58,4 @@ func execute(opts options, log *slog.Logger, stdout io.Writer) error {
 	}
 	log.Info("egress interception installed", attrs...)
 	return nil
-}
-
-// oneLine joins a multi-line error (iptables output, joined validation errors) into one log line.
-func oneLine(err error) string {
-	lines := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' || r == '\r' })
-	for i := range lines {
-		lines[i] = strings.TrimSpace(lines[i])
-	}
-	return strings.Join(slices.DeleteFunc(lines, func(s string) bool { return s == "" }), "; ")
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,42 +10,66 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"egress.io/egress/pkg/filesource"
 	"egress.io/egress/pkg/policy"
+	"egress.io/egress/pkg/settings"
 	"egress.io/egress/pkg/sidecar"
 )
 
-// run wires flags → sidecar.Config → policy source → sidecar.Run.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	o, err := parseFlags(args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--%s: %w", flagLogLevel, err)
-	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	if o.podLabelsFile != "" {
-		if o.cfg.Pod.Labels, err = sidecar.ReadPodLabels(o.podLabelsFile); err != nil {
-			return fmt.Errorf("--%s: %w", flagPodLabelsFile, err)
-		}
-		o.cfg.PodLabelsFile = o.podLabelsFile
-	}
-	src, err := newSource(o, logger)
-	if err != nil {
-		return err
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return sidecar.Run(ctx, o.cfg, src, sidecar.Options{Logger: logger, Registry: reg})
+// command is egress-sidecar's usage line and description.
+var command = settings.Command{
+	Name:     "egress-sidecar",
+	Synopsis: "(--rules-file FILE | --kube) [flags]",
+	Description: "The egress data path of a pod: accepts the TCP and DNS traffic egress-init redirects to it " +
+		"and lets through only what the pod's EgressRuleSets allow, from a rules file or from the " +
+		"Kubernetes API.",
 }
 
-// newSource returns the policy source the flags ask for: the rules file, or the Kubernetes watch.
-func newSource(o options, logger *slog.Logger) (policy.Source, error) {
-	if o.rulesFile != "" {
-		return &policy.FileSource{Path: o.rulesFile, Logger: logger.With("component", "rules-file")}, nil
+// run wires flags and environment → sidecar.Settings → policy source → sidecar.Run. --help goes to
+// stdout, logs to stderr.
+func run(ctx context.Context, args []string, env settings.Env, stdout, stderr io.Writer) error {
+	s, err := parseSettings(args, env)
+	if errors.Is(err, settings.ErrHelp) {
+		defaults := sidecar.DefaultSettings()
+		return settings.Usage(stdout, command, defaults.Flags())
 	}
-	return newKubeSource(o, logger)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: s.LogLevel}))
+	if s.PodLabelsFile != "" {
+		if s.Pod.Labels, err = sidecar.ReadPodLabels(s.PodLabelsFile); err != nil {
+			return fmt.Errorf("--%s: %w", sidecar.FlagPodLabelsFile, err)
+		}
+	}
+	src, err := newSource(s, logger)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return sidecar.Run(ctx, s.Config, src, sidecar.Options{Logger: logger, Registry: reg})
+}
+
+// parseSettings reads the command line and the environment into validated settings.
+func parseSettings(args []string, env settings.Env) (sidecar.Settings, error) {
+	s := sidecar.DefaultSettings()
+	if err := settings.Parse(s.Flags(), args, env); err != nil {
+		return s, err
+	}
+	if err := s.Validate(); err != nil {
+		return s, settings.Invalid(err)
+	}
+	if s.Kube && s.Pod.Namespace == "" {
+		return s, settings.Invalid(fmt.Errorf("--%s (or POD_NAMESPACE) is required with --%s", sidecar.FlagPodNamespace, sidecar.FlagKube))
+	}
+	return s, nil
+}
+
+// newSource returns the policy source the settings ask for: the rules file, or the Kubernetes watch.
+func newSource(s sidecar.Settings, logger *slog.Logger) (policy.Source, error) {
+	if s.RulesFile != "" {
+		return &filesource.Source{Path: s.RulesFile, Logger: logger.With("component", "rules-file")}, nil
+	}
+	return newKubeSource(s, logger)
 }

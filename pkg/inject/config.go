@@ -3,13 +3,16 @@ package inject
 import (
 	"errors"
 	"fmt"
-	"net/netip"
+	"net"
+	"slices"
+	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"egress.io/egress/pkg/policy"
 	"egress.io/egress/pkg/redirect"
-	"egress.io/egress/pkg/sidecar/addrclass"
+	"egress.io/egress/pkg/sidecar"
 )
 
 // UnsafePodAction says what happens to a pod whose app containers could bypass interception.
@@ -22,7 +25,12 @@ const (
 	WarnUnsafePods UnsafePodAction = "warn"
 )
 
-// Config holds the cluster defaults for injection. The webhook builds it from its flags.
+// maxKubernetesID is the largest UID or GID the API server accepts in a securityContext.
+const maxKubernetesID = 1<<31 - 1
+
+// Config holds the cluster-wide injection settings. The webhook's flags set it (Flags); what the injected
+// containers are told is built from the containers' own config types, never from strings: egress-init's
+// redirect.Config (InitConfig) and the sidecar's sidecar.Settings (SidecarSettings).
 type Config struct {
 	// Version is recorded in AnnotationInjected.
 	Version string
@@ -31,28 +39,19 @@ type Config struct {
 	SidecarImage string
 	// ImagePullPolicy applies to both images.
 	ImagePullPolicy corev1.PullPolicy
-	// SidecarUID and SidecarGID are the sidecar's identity; egress-init exempts it from redirection.
-	SidecarUID int64
-	SidecarGID int64
-	// CapturePort, DNSPort and AdminPort are the sidecar's ports (admin serves /ready, /live, /metrics).
-	CapturePort int32
-	DNSPort     int32
-	AdminPort   int32
-	// ExcludeOutboundCIDRs (the cluster's pod and service CIDRs) and ExcludeOutboundPorts are never
-	// redirected; namespace and pod annotations add to them.
-	ExcludeOutboundCIDRs []netip.Prefix
-	ExcludeOutboundPorts []redirect.PortRange
-	// IncludeOutboundCIDRs, when set, limits redirection to these CIDRs; annotations override it.
-	IncludeOutboundCIDRs []netip.Prefix
-	// PublicCIDRs and NAT64Prefixes are the sidecar's --public-cidrs and --nat64-prefixes (see package
-	// addrclass); empty leaves the sidecar's defaults.
-	PublicCIDRs   []netip.Prefix
-	NAT64Prefixes []netip.Prefix
-	// IPv6 is egress-init's --ipv6 (auto, on or off); DropUDP its --drop-udp.
-	IPv6    string
-	DropUDP bool
-	// GlobalNamespace holds rule sets that apply to every injected pod (the sidecar's --global-namespace).
-	GlobalNamespace string
+	// Init is egress-init's configuration for every pod before the namespace's and the pod's interception
+	// annotations are merged in (InitConfig). Its capture and DNS ports are the sidecar's, its
+	// SidecarUID and SidecarGID the sidecar's identity, and its ExcludeOutboundCIDRs (the cluster's pod and
+	// service CIDRs) are also the sidecar's DenyCIDRs.
+	Init redirect.Config
+	// Sidecar is the template of every injected sidecar's settings. SidecarSettings fills in what follows
+	// from the rest of the configuration: the ports (Init's), the admin address (AdminPort), the deny CIDRs
+	// (these plus Init's excluded CIDRs) and the policy source (--kube, the pod's labels file). Everything
+	// else set here (--global-namespace, --public-cidrs, --nat64-prefixes) is passed on as it is.
+	Sidecar sidecar.Settings
+	// AdminPort is the sidecar's admin port (/ready, /live, /metrics), for the probes and the Prometheus
+	// annotations.
+	AdminPort uint16
 	// ExcludedNamespaces are never injected, whatever their annotations say (kube-system, the webhook's own).
 	ExcludedNamespaces []string
 	// UnsafePods says whether pods that could bypass interception are rejected or only warned about.
@@ -64,22 +63,17 @@ type Config struct {
 	TokenExpirationSeconds int64
 }
 
-// DefaultConfig returns the defaults the webhook's flags start from. Images and excluded CIDRs are
-// cluster-specific and left for the caller.
+// DefaultConfig returns the defaults the webhook's flags start from: egress-init's and the sidecar's own
+// defaults, and the injection's. Images and excluded CIDRs are cluster-specific and left for the caller.
 func DefaultConfig() Config {
 	return Config{
 		Version:         "dev",
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		SidecarUID:      2555,
-		SidecarGID:      2555,
-		CapturePort:     15001,
-		DNSPort:         15053,
-		AdminPort:       15020,
-		IPv6:            "auto",
-		DropUDP:         true,
-		GlobalNamespace: "egress-system",
+		Init:            redirect.DefaultConfig(),
+		Sidecar:         sidecar.DefaultSettings(),
+		AdminPort:       sidecar.DefaultAdminPort,
 		ExcludedNamespaces: []string{
-			"kube-system", "kube-public", "kube-node-lease", "egress-system",
+			"kube-system", "kube-public", "kube-node-lease", policy.DefaultGlobalNamespace,
 		},
 		UnsafePods: RejectUnsafePods,
 		InitResources: corev1.ResourceRequirements{
@@ -100,65 +94,80 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports every field that cannot produce a working pod, naming the field.
+// SidecarSettings returns what every injected sidecar is told: the Sidecar template with the ports of
+// Init, the admin port on all addresses (the kubelet probes the pod IP), Init's excluded CIDRs added to
+// the deny CIDRs (a name that resolves into the cluster is not reached through the sidecar unless a CIDR
+// target allows it: no SSRF into the cluster), and the Kubernetes policy source with the pod's labels
+// file. The pod's name and namespace come from the downward API (POD_NAME, POD_NAMESPACE).
+func (c Config) SidecarSettings() sidecar.Settings {
+	s := c.Sidecar
+	s.CapturePort, s.DNSPort = c.Init.CapturePort, c.Init.DNSPort
+	s.AdminAddr = net.JoinHostPort("", strconv.Itoa(int(c.AdminPort)))
+	s.DenyCIDRs = appendNew(slices.Clone(s.DenyCIDRs), c.Init.ExcludeOutboundCIDRs...)
+	s.Kube, s.RulesFile = true, ""
+	s.PodLabelsFile = PodLabelsFile
+	return s
+}
+
+// Validate reports every setting that cannot produce a working pod, naming the webhook flag at fault
+// (egress-init's and the sidecar's flags keep their names in the webhook, so their own validation names
+// them too).
 func (c Config) Validate() error {
 	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
 	if c.Version == "" {
-		errs = append(errs, errors.New("Version: must not be empty"))
+		errs = append(errs, errors.New("version (set at build time): must not be empty"))
 	}
 	if c.InitImage == "" {
-		errs = append(errs, errors.New("InitImage: must not be empty"))
+		bad(FlagInitImage, "must not be empty")
 	}
 	if c.SidecarImage == "" {
-		errs = append(errs, errors.New("SidecarImage: must not be empty"))
+		bad(FlagSidecarImage, "must not be empty")
 	}
 	switch c.ImagePullPolicy {
 	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
 	default:
-		errs = append(errs, fmt.Errorf("ImagePullPolicy: %q is not Always, IfNotPresent or Never", c.ImagePullPolicy))
+		bad(FlagImagePullPolicy, "%q is not Always, IfNotPresent or Never", c.ImagePullPolicy)
 	}
-	if c.SidecarUID <= 0 || c.SidecarUID > 1<<31-1 {
-		errs = append(errs, fmt.Errorf("SidecarUID: %d must be a non-root UID (1 to 2147483647)", c.SidecarUID))
+	initErr := c.Init.Validate()
+	if initErr != nil {
+		errs = append(errs, initErr)
 	}
-	if c.SidecarGID <= 0 || c.SidecarGID > 1<<31-1 {
-		errs = append(errs, fmt.Errorf("SidecarGID: %d must be a non-root GID (1 to 2147483647)", c.SidecarGID))
+	if c.Init.SidecarUID > maxKubernetesID {
+		bad(redirect.FlagSidecarUID, "%d is above %d, the largest UID a pod may run as", c.Init.SidecarUID, maxKubernetesID)
 	}
-	ports := map[string]int32{"CapturePort": c.CapturePort, "DNSPort": c.DNSPort, "AdminPort": c.AdminPort}
-	seen := map[int32]string{}
-	for _, name := range []string{"CapturePort", "DNSPort", "AdminPort"} {
-		p := ports[name]
-		if p < 1 || p > 65535 {
-			errs = append(errs, fmt.Errorf("%s: %d is not a port (1 to 65535)", name, p))
-			continue
+	if c.Init.SidecarGID > maxKubernetesID {
+		bad(redirect.FlagSidecarGID, "%d is above %d, the largest GID a pod may run as", c.Init.SidecarGID, maxKubernetesID)
+	}
+	adminErr := false
+	switch c.AdminPort {
+	case 0:
+		bad(FlagAdminPort, "port 0 is out of range 1-65535")
+		adminErr = true
+	case c.Init.CapturePort, c.Init.DNSPort:
+		other := redirect.FlagCapturePort
+		if c.AdminPort == c.Init.DNSPort {
+			other = redirect.FlagDNSPort
 		}
-		if other, dup := seen[p]; dup {
-			errs = append(errs, fmt.Errorf("%s: %d is also %s", name, p, other))
-		}
-		seen[p] = name
+		bad(FlagAdminPort, "%d is also --%s", c.AdminPort, other)
+		adminErr = true
 	}
-	switch c.IPv6 {
-	case "auto", "on", "off":
-	default:
-		errs = append(errs, fmt.Errorf("IPv6: %q is not auto, on or off", c.IPv6))
-	}
-	if c.GlobalNamespace == "" {
-		errs = append(errs, errors.New("GlobalNamespace: must not be empty"))
-	}
-	if _, err := addrclass.New(addrclass.Config{Public: c.PublicCIDRs}); err != nil {
-		errs = append(errs, fmt.Errorf("PublicCIDRs: %w", err))
-	}
-	if len(c.NAT64Prefixes) > 0 {
-		if _, err := addrclass.New(addrclass.Config{NAT64: c.NAT64Prefixes}); err != nil {
-			errs = append(errs, fmt.Errorf("NAT64Prefixes: %w", err))
+	// The sidecar's settings follow from Init and AdminPort; once those are valid, what is left to fail
+	// is what the webhook passes on under the sidecar's own flag names.
+	if initErr == nil && !adminErr {
+		if err := c.SidecarSettings().Validate(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	switch c.UnsafePods {
 	case RejectUnsafePods, WarnUnsafePods:
 	default:
-		errs = append(errs, fmt.Errorf("UnsafePods: %q is not %q or %q", c.UnsafePods, RejectUnsafePods, WarnUnsafePods))
+		bad(FlagUnsafePods, "%q is not %s or %s", c.UnsafePods, RejectUnsafePods, WarnUnsafePods)
 	}
 	if c.TokenExpirationSeconds < 600 {
-		errs = append(errs, fmt.Errorf("TokenExpirationSeconds: %d is under the API server's minimum of 600", c.TokenExpirationSeconds))
+		errs = append(errs, fmt.Errorf("token expiration: %ds is under the API server's minimum of 600s", c.TokenExpirationSeconds))
 	}
 	return errors.Join(errs...)
 }

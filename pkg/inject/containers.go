@@ -1,23 +1,17 @@
 package inject
 
 import (
-	"strconv"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"egress.io/egress/pkg/redirect"
 )
 
-// initContainer builds egress-init: root with NET_ADMIN and NET_RAW only, to install the iptables rules.
-func initContainer(cfg Config, icpt Interception) corev1.Container {
-	args := []string{
-		"--capture-port=" + strconv.Itoa(int(cfg.CapturePort)),
-		"--dns-port=" + strconv.Itoa(int(cfg.DNSPort)),
-		"--sidecar-uid=" + strconv.FormatInt(cfg.SidecarUID, 10),
-		"--sidecar-gid=" + strconv.FormatInt(cfg.SidecarGID, 10),
-	}
-	args = append(args, icpt.Args()...)
-	args = append(args, "--ipv6="+cfg.IPv6, "--drop-udp="+strconv.FormatBool(cfg.DropUDP))
+// initContainer builds egress-init: root with NET_ADMIN and NET_RAW only, to install the iptables rules
+// initCfg describes (InitConfig).
+func initContainer(cfg Config, initCfg redirect.Config) corev1.Container {
+	args := initCfg.Args()
 	return corev1.Container{
 		Name:                     InitContainerName,
 		Image:                    cfg.InitImage,
@@ -45,7 +39,7 @@ func initContainer(cfg Config, icpt Interception) corev1.Container {
 // sidecarContainer builds egress-sidecar: non-root, no capabilities, read-only root filesystem, policy from
 // the Kubernetes API as the pod's service account, pod labels from a downward API file.
 func sidecarContainer(cfg Config) corev1.Container {
-	admin := intstr.FromInt32(cfg.AdminPort)
+	admin := intstr.FromInt32(int32(cfg.AdminPort))
 	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{
@@ -56,26 +50,7 @@ func sidecarContainer(cfg Config) corev1.Container {
 			FailureThreshold: failures,
 		}
 	}
-	args := []string{
-		"--capture-port=" + strconv.Itoa(int(cfg.CapturePort)),
-		"--dns-port=" + strconv.Itoa(int(cfg.DNSPort)),
-		// All addresses, IPv4 and IPv6: the kubelet probes the pod IP.
-		"--admin-addr=:" + strconv.Itoa(int(cfg.AdminPort)),
-		"--kube",
-		"--global-namespace=" + cfg.GlobalNamespace,
-		"--pod-labels-file=" + PodLabelsFile,
-	}
-	if len(cfg.ExcludeOutboundCIDRs) > 0 {
-		// The cluster's own ranges: a name that resolves there is not reached through the sidecar unless a
-		// CIDR target allows it (no SSRF into the cluster), wherever the cluster's ranges are.
-		args = append(args, "--deny-cidrs="+joinPrefixes(cfg.ExcludeOutboundCIDRs))
-	}
-	if len(cfg.PublicCIDRs) > 0 {
-		args = append(args, "--public-cidrs="+joinPrefixes(cfg.PublicCIDRs))
-	}
-	if len(cfg.NAT64Prefixes) > 0 {
-		args = append(args, "--nat64-prefixes="+joinPrefixes(cfg.NAT64Prefixes))
-	}
+	args := cfg.SidecarSettings().Args()
 	return corev1.Container{
 		Name:            SidecarContainerName,
 		Image:           cfg.SidecarImage,
@@ -90,7 +65,7 @@ func sidecarContainer(cfg Config) corev1.Container {
 			}},
 		},
 		Ports: []corev1.ContainerPort{
-			{Name: AdminPortName, ContainerPort: cfg.AdminPort, Protocol: corev1.ProtocolTCP},
+			{Name: AdminPortName, ContainerPort: int32(cfg.AdminPort), Protocol: corev1.ProtocolTCP},
 		},
 		Resources: *cfg.SidecarResources.DeepCopy(),
 		VolumeMounts: []corev1.VolumeMount{
@@ -104,8 +79,8 @@ func sidecarContainer(cfg Config) corev1.Container {
 		LivenessProbe:            probe("/live", 10, 3),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 		SecurityContext: &corev1.SecurityContext{
-			RunAsUser:                ptr.To(cfg.SidecarUID),
-			RunAsGroup:               ptr.To(cfg.SidecarGID),
+			RunAsUser:                ptr.To(int64(cfg.Init.SidecarUID)),
+			RunAsGroup:               ptr.To(int64(cfg.Init.SidecarGID)),
 			RunAsNonRoot:             ptr.To(true),
 			Privileged:               ptr.To(false),
 			AllowPrivilegeEscalation: ptr.To(false),

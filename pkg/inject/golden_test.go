@@ -15,7 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
-	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/netrange"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.yaml from the current output")
@@ -26,13 +26,13 @@ func testConfig() Config {
 	cfg.Version = "v0.0.0-test"
 	cfg.InitImage = "registry.example/egress-init:test"
 	cfg.SidecarImage = "registry.example/egress-sidecar:test"
-	cfg.ExcludeOutboundCIDRs = mustCIDRs("198.18.0.0/16,198.19.128.0/20")
-	cfg.ExcludeOutboundPorts = []redirect.PortRange{{First: 9999, Last: 9999}}
+	cfg.Init.ExcludeOutboundCIDRs = mustCIDRs("198.18.0.0/16,198.19.128.0/20")
+	cfg.Init.ExcludeOutboundPorts = []netrange.PortRange{netrange.Port(9999)}
 	return cfg
 }
 
 func mustCIDRs(s string) []netip.Prefix {
-	p, err := redirect.ParseCIDRList(s)
+	p, err := netrange.ParsePrefixes(s)
 	if err != nil {
 		panic(err)
 	}

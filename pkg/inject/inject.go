@@ -29,7 +29,7 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) error {
 	if IsInjected(pod) {
 		return nil
 	}
-	icpt, err := InterceptionFor(pod, ns, cfg)
+	initCfg, err := InitConfig(pod, ns, cfg)
 	if err != nil {
 		return &InvalidAnnotationError{Err: err}
 	}
@@ -48,7 +48,7 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) error {
 		}
 	}
 
-	initContainer := initContainer(cfg, icpt)
+	initContainer := initContainer(cfg, initCfg)
 	sidecar := sidecarContainer(cfg)
 	if native {
 		always := corev1.ContainerRestartPolicyAlways

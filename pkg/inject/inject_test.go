@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/utils/ptr"
@@ -106,12 +107,38 @@ func TestConfigValidate(t *testing.T) {
 	}
 	cfg := testConfig()
 	cfg.SidecarImage = ""
-	cfg.AdminPort = cfg.CapturePort
+	cfg.AdminPort = cfg.Init.CapturePort
 	cfg.UnsafePods = "ignore"
+	cfg.Init.SidecarUID = 1 << 31
 	err := cfg.Validate()
-	for _, want := range []string{"SidecarImage", "AdminPort: 15001 is also CapturePort", "UnsafePods"} {
+	for _, want := range []string{
+		"--sidecar-image: must not be empty", "--admin-port: 15001 is also --capture-port", `--unsafe-pods: "ignore"`,
+		"--sidecar-uid: 2147483648 is above 2147483647",
+	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v; want it to mention %q", err, want)
 		}
+	}
+}
+
+func TestConfigValidateNamesPassedOnSidecarFlags(t *testing.T) {
+	cfg := testConfig()
+	cfg.Sidecar.PublicCIDRs = mustCIDRs("127.0.0.0/8")
+	cfg.Sidecar.GlobalNamespace = ""
+	err := cfg.Validate()
+	for _, want := range []string{"--public-cidrs: ", "--global-namespace: must not be empty"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v; want it to mention %q", err, want)
+		}
+	}
+}
+
+func TestNewMetricsRefusesASecondRegistration(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewMetrics(reg); err == nil || !strings.Contains(err.Error(), "egress_webhook_injections_total") {
+		t.Errorf("second NewMetrics on one registry = %v, want an error naming the metric", err)
 	}
 }

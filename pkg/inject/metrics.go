@@ -1,7 +1,6 @@
 package inject
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +19,8 @@ type Metrics struct {
 	injections *prometheus.CounterVec
 }
 
-// NewMetrics registers the webhook's injection metrics with reg (the manager's registry, not a global).
+// NewMetrics registers the webhook's injection metrics with reg, a registry of the caller's (never a global
+// one); registering them twice with one registry is an error.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		injections: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -29,15 +29,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"result", "reason"}),
 	}
 	if err := reg.Register(m.injections); err != nil {
-		var already prometheus.AlreadyRegisteredError
-		existing, ok := (*prometheus.CounterVec)(nil), false
-		if errors.As(err, &already) {
-			existing, ok = already.ExistingCollector.(*prometheus.CounterVec)
-		}
-		if !ok {
-			return nil, fmt.Errorf("registering egress_webhook_injections_total: %w", err)
-		}
-		m.injections = existing // a second manager in the same process (tests) shares the counter
+		return nil, fmt.Errorf("registering egress_webhook_injections_total: %w", err)
 	}
 	return m, nil
 }

@@ -46,14 +46,14 @@ func SecurityFindings(pod *corev1.Pod, cfg Config) []Finding {
 		if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
 			uid, from = c.SecurityContext.RunAsUser, "securityContext.runAsUser"
 		}
-		if uid != nil && *uid == cfg.SidecarUID {
+		if uid != nil && *uid == int64(cfg.Init.SidecarUID) {
 			add(fmt.Sprintf("runs as UID %d (%s), the egress sidecar's UID, whose traffic is not intercepted", *uid, from))
 		}
 		gid, from := podGID, "pod securityContext.runAsGroup"
 		if c.SecurityContext != nil && c.SecurityContext.RunAsGroup != nil {
 			gid, from = c.SecurityContext.RunAsGroup, "securityContext.runAsGroup"
 		}
-		if gid != nil && *gid == cfg.SidecarGID {
+		if gid != nil && *gid == int64(cfg.Init.SidecarGID) {
 			add(fmt.Sprintf("runs with GID %d (%s), the egress sidecar's GID, whose traffic is not intercepted", *gid, from))
 		}
 		if c.SecurityContext == nil {

@@ -25,16 +25,13 @@ import (
 	"egress.io/egress/pkg/policy"
 )
 
-// DefaultGlobalNamespace holds the rule sets that apply to every injected pod.
-const DefaultGlobalNamespace = "egress-system"
-
 // Options configure a Source.
 type Options struct {
 	// Config reaches the API server as the pod's service account (see RESTConfig).
 	Config *rest.Config
 	// Namespace is the pod's own namespace (required).
 	Namespace string
-	// GlobalNamespace defaults to DefaultGlobalNamespace. When it equals Namespace, one watch serves both.
+	// GlobalNamespace defaults to policy.DefaultGlobalNamespace. When it equals Namespace, one watch serves both.
 	GlobalNamespace string
 	// Log receives watch errors and deliveries.
 	Log logr.Logger
@@ -69,7 +66,7 @@ func New(opts Options) (*Source, error) {
 		return nil, errors.New("kubesource: Options.Namespace (the pod's namespace, --pod-namespace or POD_NAMESPACE) is required")
 	}
 	if opts.GlobalNamespace == "" {
-		opts.GlobalNamespace = DefaultGlobalNamespace
+		opts.GlobalNamespace = policy.DefaultGlobalNamespace
 	}
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {

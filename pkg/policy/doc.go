@@ -1,6 +1,7 @@
 // Package policy decides whether a pod may reach a destination. It parses EgressRuleSet targets, selects the
 // rule sets that apply to a pod, compiles them into an immutable Matcher and answers Decide(name, ip, port)
-// without allocating. It also loads rule sets from YAML files (the standalone policy source).
+// without allocating. It parses rule sets from YAML documents (LoadRuleSets) and defines what a policy
+// source delivers (Source, Sink); the sources themselves are pkg/filesource and pkg/kubesource.
 //
-// Everything here but the file source is pure: no I/O, no clocks, no globals.
+// Everything here is pure: no I/O, no clocks, no globals.
 package policy

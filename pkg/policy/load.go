@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
@@ -16,16 +15,6 @@ import (
 
 // maxRulesFileSize bounds what LoadRuleSets reads, so a runaway file cannot exhaust the sidecar's memory.
 const maxRulesFileSize = 16 << 20
-
-// LoadFile reads a YAML stream of EgressRuleSet documents from path; see LoadRuleSets.
-func LoadFile(path string) ([]v1alpha1.EgressRuleSet, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading rules file: %w", err)
-	}
-	defer f.Close()
-	return LoadRuleSets(f, path)
-}
 
 // LoadRuleSets parses a YAML stream of EgressRuleSet documents, the same objects `kubectl apply` takes. It is
 // strict: an unknown field, a wrong apiVersion or kind, a missing name, a bad mode or selector, or any invalid

@@ -3,11 +3,13 @@ package policy
 import (
 	"net/netip"
 	"strings"
+
+	"egress.io/egress/pkg/netrange"
 )
 
 // rule is one compiled target: the ports it allows and, for reporting, where it came from.
 type rule struct {
-	ports   PortRange
+	ports   netrange.PortRange
 	target  string
 	ruleSet string
 }

@@ -6,6 +6,10 @@ import (
 	"egress.io/egress/api/v1alpha1"
 )
 
+// DefaultGlobalNamespace is the namespace the product is installed in, whose rule sets apply to pods of every
+// namespace unless another global namespace is configured: the one place for that default.
+const DefaultGlobalNamespace = "egress-system"
+
 // Sink receives what a Source loads.
 type Sink interface {
 	// Update is called with the complete, unselected list of rule sets after the first successful load and

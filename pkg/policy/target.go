@@ -4,8 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
+
+	"egress.io/egress/pkg/netrange"
 )
 
 // TargetKind says how a target matches a destination.
@@ -22,20 +23,6 @@ const (
 	KindCIDR
 )
 
-// PortRange is an inclusive range of ports; a single port has Low == High.
-type PortRange struct{ Low, High uint16 }
-
-// Contains reports whether port lies in the range.
-func (r PortRange) Contains(port uint16) bool { return port >= r.Low && port <= r.High }
-
-// String returns "443" or "8000-8100".
-func (r PortRange) String() string {
-	if r.Low == r.High {
-		return strconv.Itoa(int(r.Low))
-	}
-	return strconv.Itoa(int(r.Low)) + "-" + strconv.Itoa(int(r.High))
-}
-
 // Target is one parsed, normalised allow-list entry.
 type Target struct {
 	Kind TargetKind
@@ -44,7 +31,7 @@ type Target struct {
 	Host string
 	// Prefix is the masked prefix for KindCIDR; IPv4-mapped IPv6 prefixes are stored as IPv4.
 	Prefix netip.Prefix
-	Ports  PortRange
+	Ports  netrange.PortRange
 }
 
 // String returns the target's canonical form, which ParseTarget reads back to the same Target.
@@ -168,40 +155,12 @@ func splitHostPort(s string) (host, port string, err error) {
 	return host, port, nil
 }
 
-func parsePortRange(s string) (PortRange, error) {
-	switch {
-	case s == "":
-		return PortRange{}, errors.New("empty port")
-	case s == "*":
-		return PortRange{}, errors.New("a port wildcard is not accepted: name the port or a range such as 8000-8100")
+// parsePortRange reads a target's port: netrange's syntax, with a clear word for the wildcard people try.
+func parsePortRange(s string) (netrange.PortRange, error) {
+	if s == "*" {
+		return netrange.PortRange{}, errors.New("a port wildcard is not accepted: name the port or a range such as 8000-8100")
 	}
-	low, high, isRange := strings.Cut(s, "-")
-	lo, err := parsePort(low)
-	if err != nil {
-		return PortRange{}, err
-	}
-	if !isRange {
-		return PortRange{lo, lo}, nil
-	}
-	hi, err := parsePort(high)
-	if err != nil {
-		return PortRange{}, err
-	}
-	if hi < lo {
-		return PortRange{}, fmt.Errorf("port range %s runs backwards", s)
-	}
-	return PortRange{lo, hi}, nil
-}
-
-func parsePort(s string) (uint16, error) {
-	if s == "" || len(s) > 5 || strings.TrimLeft(s, "0123456789") != "" {
-		return 0, fmt.Errorf("port %q is not a number from 1 to 65535", s)
-	}
-	n, _ := strconv.Atoi(s)
-	if n < 1 || n > 65535 {
-		return 0, fmt.Errorf("port %s is out of range 1-65535", s)
-	}
-	return uint16(n), nil
+	return netrange.ParsePortRange(s)
 }
 
 // unmapPrefix turns an IPv4-mapped IPv6 prefix (::ffff:203.0.113.0/120) into its IPv4 form (203.0.113.0/24).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"egress.io/egress/pkg/netrange"
 )
 
 // IPv6Mode says whether ip6tables mirrors the IPv4 interception.
@@ -23,7 +25,7 @@ func (m IPv6Mode) check() error {
 	case IPv6Auto, IPv6On, IPv6Off:
 		return nil
 	}
-	return fmt.Errorf("%q is not one of %s, %s, %s", string(m), IPv6Auto, IPv6On, IPv6Off)
+	return fmt.Errorf("%q is not %s, %s or %s", string(m), IPv6Auto, IPv6On, IPv6Off)
 }
 
 // Config is what egress-init intercepts and what it leaves alone. Start from DefaultConfig: the zero
@@ -38,7 +40,7 @@ type Config struct {
 	// ExcludeOutboundCIDRs are destinations reached directly by every process (e.g. pod and service CIDRs).
 	ExcludeOutboundCIDRs []netip.Prefix
 	// ExcludeOutboundPorts are destination ports (TCP and UDP) reached directly by every process.
-	ExcludeOutboundPorts []PortRange
+	ExcludeOutboundPorts []netrange.PortRange
 	// IncludeOutboundCIDRs limits interception to these destinations; empty means every destination.
 	// An address family without an entry is intercepted entirely, so a list of IPv4 prefixes never
 	// opens IPv6.
@@ -49,7 +51,7 @@ type Config struct {
 	DropUDP bool
 }
 
-// Defaults of Config, shared with the sidecar and the webhook.
+// Defaults of Config: the one place for them, shared with the sidecar and the webhook.
 const (
 	DefaultCapturePort = 15001
 	DefaultDNSPort     = 15053
@@ -92,17 +94,17 @@ func (c Config) Validate() error {
 		bad(FlagSidecarGID, errors.New("0 (root) would let every root-group process bypass interception"))
 	}
 	for _, p := range c.ExcludeOutboundCIDRs {
-		if err := checkPrefix(p); err != nil {
+		if err := netrange.CheckPrefix(p); err != nil {
 			bad(FlagExcludeOutboundCIDRs, fmt.Errorf("%q: %w", p, err))
 		}
 	}
 	for _, p := range c.IncludeOutboundCIDRs {
-		if err := checkPrefix(p); err != nil {
+		if err := netrange.CheckPrefix(p); err != nil {
 			bad(FlagIncludeOutboundCIDRs, fmt.Errorf("%q: %w", p, err))
 		}
 	}
 	for _, r := range c.ExcludeOutboundPorts {
-		if err := r.check(); err != nil {
+		if err := r.Check(); err != nil {
 			bad(FlagExcludeOutboundPorts, fmt.Errorf("%q: %w", r, err))
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"egress.io/egress/pkg/netrange"
 )
 
 func TestDefaultConfigIsValid(t *testing.T) {
@@ -42,9 +44,9 @@ func TestValidateNamesTheFlag(t *testing.T) {
 			},
 			`--include-outbound-cidrs: "::ffff:10.0.0.0/104": invalid prefix: IPv4-mapped`,
 		},
-		{"port 0", func(c *Config) { c.ExcludeOutboundPorts = []PortRange{{0, 80}} }, `--exclude-outbound-ports: "0-80": invalid port`},
-		{"reversed range", func(c *Config) { c.ExcludeOutboundPorts = []PortRange{{90, 80}} }, `--exclude-outbound-ports: "90-80": invalid port range: 90 is above 80`},
-		{"ipv6 mode", func(c *Config) { c.IPv6 = "sometimes" }, `--ipv6: "sometimes" is not one of auto, on, off`},
+		{"port 0", func(c *Config) { c.ExcludeOutboundPorts = []netrange.PortRange{{First: 0, Last: 80}} }, `--exclude-outbound-ports: "0-80": port 0 is out of range`},
+		{"reversed range", func(c *Config) { c.ExcludeOutboundPorts = []netrange.PortRange{{First: 90, Last: 80}} }, `--exclude-outbound-ports: "90-80": port range 90-80 runs backwards`},
+		{"ipv6 mode", func(c *Config) { c.IPv6 = "sometimes" }, `--ipv6: "sometimes" is not auto, on or off`},
 		{"zero value", func(c *Config) { *c = Config{} }, "--capture-port: 0"},
 	}
 	for _, tt := range tests {

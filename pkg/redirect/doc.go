@@ -4,7 +4,8 @@
 //
 // The package keeps pure logic apart from side effects:
 //
-//   - Config, its parsers (ParseCIDRList, ParsePortList) and Config.Validate describe what to intercept.
+//   - Config, its flags (Config.Flags, Config.Args: the table egress-init and the webhook share) and
+//     Config.Validate describe what to intercept.
 //   - Config.Plan turns a Config and the pod's address Families into a Plan: tables, own chains and
 //     ordered rules as data, rendered in iptables-restore form by Plan.String.
 //   - Applier is the one place that changes the kernel's tables, through the small Tables interface

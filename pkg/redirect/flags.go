@@ -2,10 +2,10 @@ package redirect
 
 import (
 	"errors"
-	"fmt"
-	"net/netip"
-	"strconv"
 	"strings"
+
+	"egress.io/egress/pkg/netrange"
+	"egress.io/egress/pkg/settings"
 )
 
 // Names of the flags that make up a Config, as egress-init takes them and the webhook writes them.
@@ -24,183 +24,79 @@ const (
 // includeAll is the text form of an empty IncludeOutboundCIDRs: every destination is intercepted.
 const includeAll = "*"
 
-// FlagSpec describes one Config flag for a command line and its documentation.
-type FlagSpec struct {
-	Name    string // without dashes, e.g. "capture-port"
-	Env     string // the environment variable that stands in for it, e.g. "EGRESS_CAPTURE_PORT"
-	Default string // the text form of DefaultConfig's value
-	Usage   string
-	Bool    bool // may be given without a value, as --drop-udp
-}
-
-type configFlag struct {
-	name, usage string
-	isBool      bool
-	get         func(*Config) string
-	set         func(*Config, string) error
-}
-
-// configFlags is the single table behind ConfigFlags, Config.Set and Config.Args.
-var configFlags = []configFlag{
-	{
-		name:  FlagCapturePort,
-		usage: "port the sidecar accepts redirected TCP on (127.0.0.1 and ::1)",
-		get:   func(c *Config) string { return strconv.Itoa(int(c.CapturePort)) },
-		set:   func(c *Config, s string) (err error) { c.CapturePort, err = parseQuotedPort(s); return err },
-	},
-	{
-		name:  FlagDNSPort,
-		usage: "port the sidecar's DNS proxy accepts redirected DNS on, UDP and TCP (127.0.0.1 and ::1)",
-		get:   func(c *Config) string { return strconv.Itoa(int(c.DNSPort)) },
-		set:   func(c *Config, s string) (err error) { c.DNSPort, err = parseQuotedPort(s); return err },
-	},
-	{
-		name:  FlagSidecarUID,
-		usage: "UID of the sidecar, whose traffic leaves the pod untouched",
-		get:   func(c *Config) string { return strconv.FormatUint(uint64(c.SidecarUID), 10) },
-		set:   func(c *Config, s string) (err error) { c.SidecarUID, err = parseID(s); return err },
-	},
-	{
-		name:  FlagSidecarGID,
-		usage: "GID of the sidecar, whose traffic leaves the pod untouched",
-		get:   func(c *Config) string { return strconv.FormatUint(uint64(c.SidecarGID), 10) },
-		set:   func(c *Config, s string) (err error) { c.SidecarGID, err = parseID(s); return err },
-	},
-	{
-		name:  FlagExcludeOutboundCIDRs,
-		usage: "comma-separated IPv4/IPv6 prefixes every process reaches directly (e.g. pod and service CIDRs)",
-		get:   func(c *Config) string { return joinPrefixes(c.ExcludeOutboundCIDRs) },
-		set:   func(c *Config, s string) (err error) { c.ExcludeOutboundCIDRs, err = ParseCIDRList(s); return err },
-	},
-	{
-		name:  FlagExcludeOutboundPorts,
-		usage: "comma-separated destination ports and ranges (e.g. 25,8000-8080) every process reaches directly, TCP and UDP",
-		get:   func(c *Config) string { return joinPorts(c.ExcludeOutboundPorts) },
-		set:   func(c *Config, s string) (err error) { c.ExcludeOutboundPorts, err = ParsePortList(s); return err },
-	},
-	{
-		name:  FlagIncludeOutboundCIDRs,
-		usage: "comma-separated prefixes to intercept, or * for every destination; a family without an entry is intercepted entirely",
-		get: func(c *Config) string {
-			if len(c.IncludeOutboundCIDRs) == 0 {
-				return includeAll
-			}
-			return joinPrefixes(c.IncludeOutboundCIDRs)
+// Flags is the table of egress-init's Config flags, bound to c's fields, in the order egress-init
+// documents them and Args writes them. Every scalar is Explicit: the injected pod spec states how egress-init
+// runs, and its ports and IDs must match the sidecar's.
+func (c *Config) Flags() []settings.Flag {
+	return []settings.Flag{
+		{
+			Name: FlagCapturePort, Value: settings.Port(&c.CapturePort), Explicit: true,
+			Usage: "Port the sidecar accepts redirected TCP on (127.0.0.1 and ::1).",
 		},
-		set: func(c *Config, s string) (err error) {
-			switch strings.TrimSpace(s) {
-			case includeAll:
-				c.IncludeOutboundCIDRs = nil
-				return nil
-			case "":
-				return errors.New(`empty: use "*" to intercept every destination`)
-			}
-			c.IncludeOutboundCIDRs, err = ParseCIDRList(s)
-			return err
+		{
+			Name: FlagDNSPort, Value: settings.Port(&c.DNSPort), Explicit: true,
+			Usage: "Port the sidecar's DNS proxy accepts redirected DNS on, UDP and TCP (127.0.0.1 and ::1). " +
+				"Must differ from `--capture-port`.",
 		},
-	},
-	{
-		name:  FlagIPv6,
-		usage: "IPv6 interception: auto (when the pod has a routable IPv6 address), on, or off (refuse IPv6 egress)",
-		get:   func(c *Config) string { return string(c.IPv6) },
-		set: func(c *Config, s string) error {
-			m := IPv6Mode(strings.TrimSpace(s))
-			if err := m.check(); err != nil {
+		{
+			Name: FlagSidecarUID, Value: settings.ID(&c.SidecarUID), Explicit: true,
+			Usage: "UID of the sidecar; its traffic leaves the pod untouched. 0 is refused (every root process would bypass).",
+		},
+		{
+			Name: FlagSidecarGID, Value: settings.ID(&c.SidecarGID), Explicit: true,
+			Usage: "GID of the sidecar; traffic of processes with this primary GID leaves untouched too. 0 is refused.",
+		},
+		{
+			Name: FlagExcludeOutboundCIDRs, Value: settings.Prefixes(&c.ExcludeOutboundCIDRs), DefaultText: "none",
+			Usage: "Comma-separated IPv4/IPv6 prefixes every process reaches directly, e.g. the cluster's pod and " +
+				"service CIDRs. A bare address means /32 or /128.",
+		},
+		{
+			Name: FlagExcludeOutboundPorts, Value: settings.PortRanges(&c.ExcludeOutboundPorts), DefaultText: "none",
+			Usage: "Comma-separated destination ports and inclusive ranges (`25,8000-8080`) every process reaches " +
+				"directly, TCP and UDP. Checked before DNS, so excluding 53 lets DNS bypass the DNS proxy.",
+		},
+		{
+			Name: FlagIncludeOutboundCIDRs, Value: settings.Func("CIDRS", func() string {
+				if len(c.IncludeOutboundCIDRs) == 0 {
+					return includeAll
+				}
+				return netrange.FormatPrefixes(c.IncludeOutboundCIDRs)
+			}, func(s string) (err error) {
+				switch strings.TrimSpace(s) {
+				case includeAll:
+					c.IncludeOutboundCIDRs = nil
+					return nil
+				case "":
+					return errors.New(`empty: use "*" to intercept every destination`)
+				}
+				c.IncludeOutboundCIDRs, err = netrange.ParsePrefixes(s)
 				return err
-			}
-			c.IPv6 = m
-			return nil
+			}),
+			Usage: "Destinations to intercept; `*` is every destination. Destinations outside the list are left " +
+				"alone. An address family with no entry in the list is intercepted entirely, so a list of IPv4 " +
+				"prefixes never opens IPv6. DNS is redirected whatever the destination.",
 		},
-	},
-	{
-		name:   FlagDropUDP,
-		usage:  "refuse UDP other than DNS (QUIC included) from every process but the sidecar's",
-		isBool: true,
-		get:    func(c *Config) string { return strconv.FormatBool(c.DropUDP) },
-		set: func(c *Config, s string) (err error) {
-			if c.DropUDP, err = strconv.ParseBool(strings.TrimSpace(s)); err != nil {
-				return fmt.Errorf("%q is not a boolean", s)
-			}
-			return nil
+		{
+			Name: FlagIPv6, Value: settings.OneOf(&c.IPv6, IPv6Auto, IPv6On, IPv6Off), Explicit: true,
+			Usage: "`auto`: intercept IPv6 like IPv4 when the pod has a routable (non-loopback, non-link-local) " +
+				"IPv6 address on a non-loopback interface (seen with netlink), otherwise refuse IPv6 egress. `on`: " +
+				"always intercept IPv6. `off`: refuse IPv6 egress of every process but the sidecar (loopback still " +
+				"works). On a kernel without IPv6 (`ipv6.disable=1`) `auto` and `off` install no ip6tables rules; " +
+				"`on` fails.",
 		},
-	},
-}
-
-// ConfigFlags lists the flags that make up a Config, in the order egress-init documents them.
-func ConfigFlags() []FlagSpec {
-	defaults := DefaultConfig()
-	specs := make([]FlagSpec, 0, len(configFlags))
-	for _, f := range configFlags {
-		specs = append(specs, FlagSpec{
-			Name:    f.name,
-			Env:     EnvVar(f.name),
-			Default: f.get(&defaults),
-			Usage:   f.usage,
-			Bool:    f.isBool,
-		})
+		{
+			Name: FlagDropUDP, Value: settings.Bool(&c.DropUDP), Explicit: true,
+			Usage: "Refuse UDP other than DNS (QUIC included) from every process but the sidecar. " +
+				"`--drop-udp=false` lets it out directly.",
+		},
 	}
-	return specs
 }
 
-// EnvVar returns the environment variable that stands in for a flag: EGRESS_ and the flag's name in
-// upper snake case, e.g. EGRESS_CAPTURE_PORT for --capture-port.
-func EnvVar(flag string) string {
-	return "EGRESS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
-}
-
-// Set sets the field of c that flag names from its command-line text. The error names the flag, e.g.
-// `--exclude-outbound-cidrs: "10.0.0.0/33": invalid prefix: length 33 exceeds 32`.
-func (c *Config) Set(flag, value string) error {
-	for _, f := range configFlags {
-		if f.name == flag {
-			if err := f.set(c, value); err != nil {
-				return fmt.Errorf("--%s: %w", flag, err)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("--%s: no such flag", flag)
-}
-
-// Args returns c as egress-init command-line arguments ("--capture-port=15001", ...), every flag
-// included, in the order of ConfigFlags. Parsing them back with Set yields c.
+// Args returns c as egress-init arguments ("--capture-port=15001", ...): every flag but the lists that
+// are at their default (empty, or `*` for --include-outbound-cidrs), in the order of Flags. Parsing them
+// into DefaultConfig gives back c.
 func (c Config) Args() []string {
-	args := make([]string, 0, len(configFlags))
-	for _, f := range configFlags {
-		args = append(args, "--"+f.name+"="+f.get(&c))
-	}
-	return args
-}
-
-// parseQuotedPort is parsePort with the offending text in its error, as the list parsers quote entries.
-func parseQuotedPort(s string) (uint16, error) {
-	port, err := parsePort(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q: %w", s, err)
-	}
-	return port, nil
-}
-
-func parseID(s string) (uint32, error) {
-	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
-	if numErr := (*strconv.NumError)(nil); errors.As(err, &numErr) {
-		return 0, fmt.Errorf("%q: invalid id: %w", s, numErr.Err)
-	}
-	return uint32(n), nil
-}
-
-func joinPrefixes(prefixes []netip.Prefix) string {
-	texts := make([]string, len(prefixes))
-	for i, p := range prefixes {
-		texts[i] = p.String()
-	}
-	return strings.Join(texts, ",")
-}
-
-func joinPorts(ranges []PortRange) string {
-	texts := make([]string, len(ranges))
-	for i, r := range ranges {
-		texts[i] = r.String()
-	}
-	return strings.Join(texts, ",")
+	defaults := DefaultConfig()
+	return settings.Args(c.Flags(), defaults.Flags())
 }

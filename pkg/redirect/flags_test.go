@@ -1,98 +1,100 @@
 package redirect
 
 import (
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
+
+	"egress.io/egress/pkg/netrange"
+	"egress.io/egress/pkg/settings"
 )
 
-func TestSetNamesTheFlag(t *testing.T) {
-	tests := []struct{ flag, value, want string }{
-		{FlagExcludeOutboundCIDRs, "10.0.0.0/33", `--exclude-outbound-cidrs: "10.0.0.0/33": invalid prefix`},
-		{FlagIncludeOutboundCIDRs, "10.0.0.1/8", `--include-outbound-cidrs: "10.0.0.1/8": invalid prefix: host bits set`},
-		{FlagIncludeOutboundCIDRs, " ", `--include-outbound-cidrs: empty: use "*"`},
-		{FlagExcludeOutboundPorts, "80,0", `--exclude-outbound-ports: "0": invalid port`},
-		{FlagCapturePort, "http", `--capture-port: "http": invalid port: invalid syntax`},
-		{FlagDNSPort, "70000", `--dns-port: "70000": invalid port: value out of range`},
-		{FlagSidecarUID, "-1", `--sidecar-uid: "-1": invalid id: invalid syntax`},
-		{FlagSidecarGID, "4294967296", `--sidecar-gid: "4294967296": invalid id: value out of range`},
-		{FlagIPv6, "yes", `--ipv6: "yes" is not one of auto, on, off`},
-		{FlagDropUDP, "maybe", `--drop-udp: "maybe" is not a boolean`},
-		{"no-such-flag", "1", `--no-such-flag: no such flag`},
+// parseArgs parses args into DefaultConfig as egress-init does, and validates the result.
+func parseArgs(args []string) (Config, error) {
+	cfg := DefaultConfig()
+	if err := settings.Parse(cfg.Flags(), args, settings.NoEnv); err != nil {
+		return Config{}, err
+	}
+	return cfg, cfg.Validate()
+}
+
+func TestFlagErrorsNameTheFlag(t *testing.T) {
+	tests := []struct{ arg, want string }{
+		{"--exclude-outbound-cidrs=10.0.0.0/33", `--exclude-outbound-cidrs: "10.0.0.0/33": invalid prefix`},
+		{"--include-outbound-cidrs=10.0.0.1/8", `--include-outbound-cidrs: "10.0.0.1/8": invalid prefix: host bits set`},
+		{"--include-outbound-cidrs= ", `--include-outbound-cidrs: empty: use "*"`},
+		{"--exclude-outbound-ports=80,0", `--exclude-outbound-ports: "0": port 0 is out of range`},
+		{"--capture-port=http", `--capture-port: port "http" is not a number from 1 to 65535`},
+		{"--dns-port=70000", `--dns-port: port 70000 is out of range 1-65535`},
+		{"--sidecar-uid=-1", `--sidecar-uid: "-1" is not an ID`},
+		{"--sidecar-gid=4294967296", `--sidecar-gid: "4294967296" is not an ID`},
+		{"--ipv6=yes", `--ipv6: "yes" is not auto, on or off`},
+		{"--drop-udp=maybe", `--drop-udp: "maybe" is not a boolean`},
+		{"--no-such-flag=1", `unknown flag --no-such-flag`},
 	}
 	for _, tt := range tests {
-		cfg := DefaultConfig()
-		err := cfg.Set(tt.flag, tt.value)
+		_, err := parseArgs([]string{tt.arg})
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
-			t.Errorf("Set(%q, %q) = %v, want an error starting with %s", tt.flag, tt.value, err, tt.want)
+			t.Errorf("%s: %v, want an error starting with %s", tt.arg, err, tt.want)
 		}
 	}
 }
 
+// TestArgsRoundTrip changes every field from its default, one at a time and all at once, and parses Args
+// back; the defaults round-trip too.
 func TestArgsRoundTrip(t *testing.T) {
-	cfg := DefaultConfig()
-	for flag, value := range map[string]string{
-		FlagCapturePort:          "16001",
-		FlagExcludeOutboundCIDRs: "10.0.0.0/8,fd00::/8",
-		FlagExcludeOutboundPorts: "25,8000-8080",
-		FlagIncludeOutboundCIDRs: "203.0.113.0/24",
-		FlagIPv6:                 "off",
-		FlagDropUDP:              "false",
-	} {
-		if err := cfg.Set(flag, value); err != nil {
-			t.Fatal(err)
+	changes := map[string]func(*Config){
+		FlagCapturePort: func(c *Config) { c.CapturePort = 16001 },
+		FlagDNSPort:     func(c *Config) { c.DNSPort = 16053 },
+		FlagSidecarUID:  func(c *Config) { c.SidecarUID = 1337 },
+		FlagSidecarGID:  func(c *Config) { c.SidecarGID = 1338 },
+		FlagExcludeOutboundCIDRs: func(c *Config) {
+			c.ExcludeOutboundCIDRs = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+		},
+		FlagExcludeOutboundPorts: func(c *Config) {
+			c.ExcludeOutboundPorts = []netrange.PortRange{netrange.Port(25), {First: 8000, Last: 8080}}
+		},
+		FlagIncludeOutboundCIDRs: func(c *Config) {
+			c.IncludeOutboundCIDRs = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+		},
+		FlagIPv6:    func(c *Config) { c.IPv6 = IPv6Off },
+		FlagDropUDP: func(c *Config) { c.DropUDP = false },
+	}
+	d := DefaultConfig()
+	for _, f := range d.Flags() {
+		if changes[f.Name] == nil {
+			t.Errorf("--%s: no change in this test; add one", f.Name)
 		}
 	}
-	for _, start := range []Config{DefaultConfig(), cfg} {
-		parsed := DefaultConfig()
-		for _, arg := range start.Args() {
-			name, value, ok := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
-			if !ok {
-				t.Fatalf("Args() produced %q, want --name=value", arg)
-			}
-			if err := parsed.Set(name, value); err != nil {
-				t.Fatal(err)
-			}
+	all := DefaultConfig()
+	cases := map[string]Config{"defaults": DefaultConfig()}
+	for name, change := range changes {
+		c := DefaultConfig()
+		change(&c)
+		change(&all)
+		if reflect.DeepEqual(c, DefaultConfig()) {
+			t.Errorf("the change of --%s is no change", name)
 		}
-		if !reflect.DeepEqual(normalize(parsed), normalize(start)) {
-			t.Errorf("Args() did not round-trip:\n got %+v\nwant %+v", parsed, start)
+		cases[name] = c
+	}
+	cases["all"] = all
+	for name, c := range cases {
+		back, err := parseArgs(c.Args())
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !reflect.DeepEqual(back, c) {
+			t.Errorf("%s: Args() = %q parse to\n %+v\nwant\n %+v", name, c.Args(), back, c)
 		}
 	}
 }
 
-// normalize makes empty and nil lists compare equal.
-func normalize(c Config) Config {
-	if len(c.ExcludeOutboundCIDRs) == 0 {
-		c.ExcludeOutboundCIDRs = nil
-	}
-	if len(c.ExcludeOutboundPorts) == 0 {
-		c.ExcludeOutboundPorts = nil
-	}
-	if len(c.IncludeOutboundCIDRs) == 0 {
-		c.IncludeOutboundCIDRs = nil
-	}
-	return c
-}
-
-func TestConfigFlags(t *testing.T) {
-	specs := ConfigFlags()
-	if len(specs) != 9 {
-		t.Errorf("ConfigFlags() has %d flags, want 9", len(specs))
-	}
-	defaults := DefaultConfig()
-	for _, spec := range specs {
-		if spec.Env != EnvVar(spec.Name) || !strings.HasPrefix(spec.Env, "EGRESS_") {
-			t.Errorf("flag %s: env %q", spec.Name, spec.Env)
-		}
-		cfg := defaults
-		if err := cfg.Set(spec.Name, spec.Default); err != nil {
-			t.Errorf("flag %s: default %q does not parse: %v", spec.Name, spec.Default, err)
-		}
-		if spec.Usage == "" {
-			t.Errorf("flag %s has no usage", spec.Name)
-		}
-	}
-	if got := EnvVar(FlagExcludeOutboundCIDRs); got != "EGRESS_EXCLUDE_OUTBOUND_CIDRS" {
-		t.Errorf("EnvVar = %q", got)
+// TestArgsOfDefaults pins what the injected egress-init is told at the defaults: every scalar, no list.
+func TestArgsOfDefaults(t *testing.T) {
+	want := []string{"--capture-port=15001", "--dns-port=15053", "--sidecar-uid=2555", "--sidecar-gid=2555", "--ipv6=auto", "--drop-udp=true"}
+	if got := DefaultConfig().Args(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Args() = %q, want %q", got, want)
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"egress.io/egress/pkg/settings"
 )
 
 // planCase is one configuration whose plan is pinned by testdata/NAME.golden.
 type planCase struct {
 	name     string
-	flags    map[string]string // Config.Set on top of DefaultConfig
+	flags    map[string]string // flags parsed on top of DefaultConfig
 	families Families
 }
 
@@ -47,12 +49,12 @@ var planCases = []planCase{
 func (c planCase) config(t *testing.T) Config {
 	t.Helper()
 	cfg := DefaultConfig()
-	for _, spec := range ConfigFlags() { // in a fixed order, so errors are reproducible
-		if value, ok := c.flags[spec.Name]; ok {
-			if err := cfg.Set(spec.Name, value); err != nil {
-				t.Fatal(err)
-			}
-		}
+	var args []string
+	for name, value := range c.flags {
+		args = append(args, "--"+name+"="+value)
+	}
+	if err := settings.Parse(cfg.Flags(), args, settings.NoEnv); err != nil {
+		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

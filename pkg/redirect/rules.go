@@ -1,8 +1,11 @@
 package redirect
 
 import (
+	"fmt"
 	"net/netip"
 	"strconv"
+
+	"egress.io/egress/pkg/netrange"
 )
 
 // Names of the tables and chains egress-init owns.
@@ -183,10 +186,10 @@ func (b *chainBuilder) addSidecar(c Config) {
 		[]string{"-m", "owner", "--gid-owner", strconv.FormatUint(uint64(c.SidecarGID), 10)}, "RETURN")
 }
 
-func (b *chainBuilder) excludePort(r PortRange) {
+func (b *chainBuilder) excludePort(r netrange.PortRange) {
 	for _, proto := range []string{"tcp", "udp"} {
 		b.add("excluded by --"+FlagExcludeOutboundPorts,
-			[]string{"-p", proto, "-m", proto, "--dport", r.iptablesSpec()}, "RETURN")
+			[]string{"-p", proto, "-m", proto, "--dport", iptablesPorts(r)}, "RETURN")
 	}
 }
 
@@ -232,4 +235,12 @@ func prefixesOf(family Family, prefixes []netip.Prefix) []netip.Prefix {
 		}
 	}
 	return of
+}
+
+// iptablesPorts returns the range as iptables' --dport spells it: "443" or "8000:8080".
+func iptablesPorts(r netrange.PortRange) string {
+	if r.First == r.Last {
+		return strconv.Itoa(int(r.First))
+	}
+	return fmt.Sprintf("%d:%d", r.First, r.Last)
 }

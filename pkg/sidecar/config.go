@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"egress.io/egress/pkg/policy"
@@ -13,8 +14,8 @@ import (
 	"egress.io/egress/pkg/sidecar/dnsproxy"
 )
 
-// Names of the command-line flags that set Config fields (without dashes). Validate names them, and
-// cmd/egress-sidecar defines them, each also read from EGRESS_<NAME> (upper case, '-' as '_').
+// Names of egress-sidecar's flags (without dashes): Validate names them, and Settings.Flags defines them,
+// each also read from EGRESS_<NAME> (upper case, '-' as '_').
 const (
 	FlagCapturePort           = "capture-port"
 	FlagDNSPort               = "dns-port"
@@ -40,7 +41,16 @@ const (
 	FlagDrainTimeout          = "drain-timeout"
 	FlagGlobalNamespace       = "global-namespace"
 	FlagPodNamespace          = "pod-namespace"
+	FlagPodLabelsFile         = "pod-labels-file"
+	FlagRulesFile             = "rules-file"
+	FlagKube                  = "kube"
+	FlagKubeconfig            = "kubeconfig"
+	FlagPodName               = "pod-name"
+	FlagLogLevel              = "log-level"
 )
+
+// DefaultAdminPort is the port of the admin server (/metrics, /ready, /live), on all addresses.
+const DefaultAdminPort = 15020
 
 // DefaultServerFirstPorts are the ports of protocols where the server speaks first, so waiting for the
 // client's first bytes would only delay them: FTP 21, SSH 22, SMTP 25, POP3 110, IMAP 143, SMTP
@@ -121,7 +131,7 @@ func DefaultConfig() Config {
 		CapturePort:           redirect.DefaultCapturePort,
 		DNSPort:               redirect.DefaultDNSPort,
 		ListenAddrs:           []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("::1")},
-		AdminAddr:             "0.0.0.0:15020",
+		AdminAddr:             net.JoinHostPort("0.0.0.0", strconv.Itoa(DefaultAdminPort)),
 		SniffTimeout:          500 * time.Millisecond,
 		SniffBytes:            16 << 10,
 		ServerFirstPorts:      append([]uint16(nil), DefaultServerFirstPorts...),
@@ -134,7 +144,7 @@ func DefaultConfig() Config {
 		MaxHostLabels:         100,
 		DecisionsBuffer:       256,
 		DrainTimeout:          10 * time.Second,
-		GlobalNamespace:       "egress-system",
+		GlobalNamespace:       policy.DefaultGlobalNamespace,
 		NAT64Prefixes:         append([]netip.Prefix(nil), addrclass.DefaultNAT64Prefixes...),
 	}
 }

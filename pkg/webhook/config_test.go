@@ -1,81 +1,207 @@
 package webhook
 
 import (
-	"flag"
+	"net/netip"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"egress.io/egress/pkg/inject"
+	"egress.io/egress/pkg/netrange"
+	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/settings"
+	"egress.io/egress/pkg/sidecar"
 )
 
-func validConfig() Config {
-	c := DefaultConfig()
-	c.InitImage, c.SidecarImage = "registry.example/egress-init:1", "registry.example/egress-sidecar:1"
-	return c
+// changedInjectionFlags sets every injection flag of the webhook to something other than its default.
+var changedInjectionFlags = map[string]string{
+	inject.FlagInitImage:              "registry.example/egress-init:v9",
+	inject.FlagSidecarImage:           "registry.example/egress-sidecar:v9",
+	inject.FlagImagePullPolicy:        "Always",
+	redirect.FlagCapturePort:          "16001",
+	redirect.FlagDNSPort:              "16053",
+	redirect.FlagSidecarUID:           "3001",
+	redirect.FlagSidecarGID:           "3002",
+	redirect.FlagExcludeOutboundCIDRs: "10.96.0.0/12, fd00:10::/64",
+	redirect.FlagExcludeOutboundPorts: "25,8000-8100",
+	redirect.FlagIncludeOutboundCIDRs: "0.0.0.0/0,::/0",
+	redirect.FlagIPv6:                 "on",
+	redirect.FlagDropUDP:              "false",
+	sidecar.FlagGlobalNamespace:       "egress-global",
+	sidecar.FlagPublicCIDRs:           "198.18.0.0/24",
+	sidecar.FlagNAT64Prefixes:         "64:ff9b:1::/96",
+	inject.FlagAdminPort:              "16020",
+	inject.FlagExcludedNamespaces:     "kube-system,infra",
+	inject.FlagUnsafePods:             "warn",
+	inject.FlagSidecarCPURequest:      "50m",
+	inject.FlagSidecarMemoryRequest:   "48Mi",
+	inject.FlagSidecarMemoryLimit:     "300Mi",
 }
 
-func TestConfigValidate(t *testing.T) {
-	if err := validConfig().Validate(); err != nil {
-		t.Fatalf("defaults with images: %v", err)
-	}
-	tests := []struct {
-		name string
-		args []string
-		want []string
-	}{
-		{"images missing", []string{"--init-image=", "--sidecar-image="}, []string{"--init-image: must not be empty", "--sidecar-image: must not be empty"}},
-		{"bad CIDR", []string{"--exclude-outbound-cidrs=203.0.113.0/33"}, []string{`--exclude-outbound-cidrs: "203.0.113.0/33": invalid prefix`}},
-		{"bad port list", []string{"--exclude-outbound-ports=80,x"}, []string{`--exclude-outbound-ports: "x": invalid port`}},
-		{"port clash", []string{"--admin-port=15001"}, []string{"--admin-port: 15001 is also --capture-port"}},
-		{"root sidecar", []string{"--sidecar-uid=0"}, []string{"--sidecar-uid: 0 must be a non-root UID"}},
-		{"unsafe-pods", []string{"--unsafe-pods=ignore"}, []string{`--unsafe-pods: "ignore"`}},
-		{"ipv6", []string{"--ipv6=maybe"}, []string{`--ipv6: "maybe"`}},
-		{"pull policy", []string{"--image-pull-policy=Sometimes"}, []string{`--image-pull-policy: "Sometimes"`}},
-		{"quantity", []string{"--sidecar-memory-limit=lots"}, []string{`--sidecar-memory-limit: "lots"`}},
-		{"webhook port", []string{"--webhook-port=0"}, []string{"--webhook-port: 0 is not a port"}},
-		{"webhook config name", []string{"--webhook-config=Bad_Name"}, []string{`--webhook-config: "Bad_Name"`}},
-		{"service namespace", []string{"--service-namespace="}, []string{`--service-namespace: ""`}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := validConfig()
-			fs := flag.NewFlagSet("test", flag.ContinueOnError)
-			c.BindFlags(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			err := c.Validate()
-			if err == nil {
-				t.Fatal("Validate() = nil")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("Validate() = %q; want it to contain %q", err, w)
-				}
-			}
-		})
-	}
-}
-
-func TestInjectConfigFromFlags(t *testing.T) {
-	c := validConfig()
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	c.BindFlags(fs)
-	if err := fs.Parse([]string{
-		"--exclude-outbound-cidrs=198.18.0.0/16, 198.19.0.0/16", "--exclude-outbound-ports=5432",
-		"--unsafe-pods=warn", "--excluded-namespaces=kube-system, infra", "--sidecar-cpu-request=50m",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := c.InjectConfig()
+func prefixes(s string) []netip.Prefix {
+	p, err := netrange.ParsePrefixes(s)
 	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// TestInjectedArgsParseBackToTheSettings injects a pod with every injection setting changed from its default
+// (the webhook's flags, and the namespace's and the pod's interception annotations), parses the injected
+// containers' arguments back with egress-init's and the sidecar's own tables, and gets exactly the settings
+// that went in; the rest of what the flags set is checked on the pod spec.
+func TestInjectedArgsParseBackToTheSettings(t *testing.T) {
+	cfg := DefaultConfig()
+	var args []string
+	defaults := DefaultConfig().Inject
+	for _, f := range defaults.Flags() {
+		value, ok := changedInjectionFlags[f.Name]
+		if !ok {
+			t.Errorf("--%s is not changed by this test; add it to changedInjectionFlags", f.Name)
+			continue
+		}
+		args = append(args, "--"+f.Name+"="+value)
+	}
+	if err := settings.Parse(cfg.Flags(), args, settings.NoEnv); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.ExcludeOutboundCIDRs) != 2 || cfg.ExcludeOutboundPorts[0].First != 5432 || cfg.UnsafePods != "warn" {
-		t.Errorf("InjectConfig = %+v", cfg)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
 	}
-	if strings.Join(cfg.ExcludedNamespaces, ",") != "kube-system,infra" {
-		t.Errorf("ExcludedNamespaces = %v", cfg.ExcludedNamespaces)
+	if reflect.DeepEqual(cfg.Inject, defaults) {
+		t.Fatal("the flags changed nothing")
 	}
-	if got := cfg.SidecarResources.Requests.Cpu().String(); got != "50m" {
-		t.Errorf("sidecar CPU request = %s", got)
+
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Annotations: map[string]string{
+		inject.AnnotationInject:               inject.ValueEnabled,
+		inject.AnnotationExcludeOutboundCIDRs: "198.51.100.7",
+		inject.AnnotationExcludeOutboundPorts: "6379",
+		inject.AnnotationIncludeOutboundCIDRs: "203.0.113.0/24",
+	}}}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop", Annotations: map[string]string{
+			inject.AnnotationExcludeOutboundCIDRs: "203.0.113.0/24, 2001:db8::/32",
+			inject.AnnotationExcludeOutboundPorts: "5432,8000-8100",
+			inject.AnnotationIncludeOutboundCIDRs: "192.0.2.0/24",
+		}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{
+			Name: "app", Image: "registry.example/app:1",
+			// Unsafe, but --unsafe-pods=warn injects it anyway.
+			SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](3001)},
+		}}},
+	}
+	if ok, reason := inject.Injectable(pod, ns, cfg.Inject); !ok {
+		t.Fatalf("not injectable: %s", reason)
+	}
+	if err := inject.Inject(pod, ns, cfg.Inject); err != nil {
+		t.Fatal(err)
+	}
+
+	wantInit := redirect.Config{
+		CapturePort: 16001, DNSPort: 16053, SidecarUID: 3001, SidecarGID: 3002,
+		ExcludeOutboundCIDRs: prefixes("10.96.0.0/12,fd00:10::/64,198.51.100.7/32,203.0.113.0/24,2001:db8::/32"),
+		ExcludeOutboundPorts: []netrange.PortRange{netrange.Port(25), {First: 8000, Last: 8100}, netrange.Port(6379), netrange.Port(5432)},
+		IncludeOutboundCIDRs: prefixes("192.0.2.0/24"),
+		IPv6:                 redirect.IPv6On,
+		DropUDP:              false,
+	}
+	initContainer := containerNamed(t, pod.Spec.InitContainers, inject.InitContainerName)
+	gotInit := redirect.DefaultConfig()
+	if err := settings.Parse(gotInit.Flags(), initContainer.Args, settings.NoEnv); err != nil {
+		t.Fatalf("egress-init args %q: %v", initContainer.Args, err)
+	}
+	if err := gotInit.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotInit, wantInit) {
+		t.Errorf("egress-init args %q parse to\n %+v\nwant\n %+v", initContainer.Args, gotInit, wantInit)
+	}
+
+	wantSidecar := sidecar.DefaultSettings()
+	wantSidecar.CapturePort, wantSidecar.DNSPort = 16001, 16053
+	wantSidecar.AdminAddr = ":16020"
+	wantSidecar.Kube = true
+	wantSidecar.PodName, wantSidecar.Pod.Namespace = "app", "shop"
+	wantSidecar.GlobalNamespace = "egress-global"
+	wantSidecar.PodLabelsFile = inject.PodLabelsFile
+	wantSidecar.DenyCIDRs = prefixes("10.96.0.0/12,fd00:10::/64") // the cluster's, not the pod's exclusions
+	wantSidecar.PublicCIDRs = prefixes("198.18.0.0/24")
+	wantSidecar.NAT64Prefixes = prefixes("64:ff9b:1::/96")
+	sidecarContainer := containerNamed(t, pod.Spec.InitContainers, inject.SidecarContainerName)
+	gotSidecar := sidecar.DefaultSettings()
+	downwardAPI := settings.EnvMap(map[string]string{"POD_NAME": "app", "POD_NAMESPACE": "shop"})
+	for _, e := range sidecarContainer.Env {
+		if e.ValueFrom == nil || e.ValueFrom.FieldRef == nil || !slices.Contains([]string{"metadata.name", "metadata.namespace"}, e.ValueFrom.FieldRef.FieldPath) {
+			t.Errorf("sidecar env %s is not the pod's name or namespace from the downward API", e.Name)
+		}
+	}
+	if err := settings.Parse(gotSidecar.Flags(), sidecarContainer.Args, downwardAPI); err != nil {
+		t.Fatalf("sidecar args %q: %v", sidecarContainer.Args, err)
+	}
+	if err := gotSidecar.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotSidecar, wantSidecar) {
+		t.Errorf("sidecar args %q parse to\n %+v\nwant\n %+v", sidecarContainer.Args, gotSidecar, wantSidecar)
+	}
+
+	// The flags that do not become arguments.
+	for _, c := range []corev1.Container{initContainer, sidecarContainer} {
+		if c.ImagePullPolicy != corev1.PullAlways {
+			t.Errorf("%s: pull policy %s", c.Name, c.ImagePullPolicy)
+		}
+	}
+	if initContainer.Image != "registry.example/egress-init:v9" || sidecarContainer.Image != "registry.example/egress-sidecar:v9" {
+		t.Errorf("images %s, %s", initContainer.Image, sidecarContainer.Image)
+	}
+	sc := sidecarContainer.SecurityContext
+	if *sc.RunAsUser != 3001 || *sc.RunAsGroup != 3002 {
+		t.Errorf("sidecar runs as %d:%d", *sc.RunAsUser, *sc.RunAsGroup)
+	}
+	res := sidecarContainer.Resources
+	for _, q := range []struct {
+		got  resource.Quantity
+		want string
+	}{{res.Requests[corev1.ResourceCPU], "50m"}, {res.Requests[corev1.ResourceMemory], "48Mi"}, {res.Limits[corev1.ResourceMemory], "300Mi"}} {
+		if q.got.String() != q.want {
+			t.Errorf("sidecar resources %v, want %s", res, q.want)
+		}
+	}
+	if sidecarContainer.Ports[0].ContainerPort != 16020 || sidecarContainer.ReadinessProbe.HTTPGet.Port.IntValue() != 16020 ||
+		pod.Annotations[inject.AnnotationPrometheusPort] != "16020" {
+		t.Errorf("admin port: container %v, probe %v, annotation %s", sidecarContainer.Ports, sidecarContainer.ReadinessProbe.HTTPGet.Port, pod.Annotations[inject.AnnotationPrometheusPort])
+	}
+	infra := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "infra", Annotations: map[string]string{inject.AnnotationInject: inject.ValueEnabled}}}
+	if ok, reason := inject.Injectable(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "infra"}}, infra, cfg.Inject); ok || reason != inject.ReasonExcludedNamespace {
+		t.Errorf("a pod in --excluded-namespaces infra: %v, %s", ok, reason)
+	}
+}
+
+func containerNamed(t *testing.T, containers []corev1.Container, name string) corev1.Container {
+	t.Helper()
+	for _, c := range containers {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no container %s", name)
+	return corev1.Container{}
+}
+
+func TestValidateNamesTheFlag(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.WebhookPort = 0
+	cfg.ServiceNamespace = "Not_A_Label"
+	err := cfg.Validate()
+	for _, want := range []string{"--init-image: must not be empty", "--webhook-port: port 0", `--service-namespace: "Not_A_Label"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v; want it to contain %q", err, want)
+		}
 	}
 }

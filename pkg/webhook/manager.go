@@ -15,8 +15,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	ctrlwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -32,14 +32,11 @@ const MutatePath = "/mutate-pods"
 type Options struct {
 	// RESTConfig reaches the API server (in-cluster config in a pod).
 	RESTConfig *rest.Config
-	// Registry receives the injection metrics; pass controller-runtime's metrics.Registry to have them
-	// served on the manager's metrics endpoint.
-	Registry prometheus.Registerer
+	// Registry receives the injection metrics and is served on --metrics-bind-address, next to
+	// controller-runtime's own metrics. It is the caller's (never a global one), and one manager's.
+	Registry *prometheus.Registry
 	// Log is the base logger for the manager and everything it runs.
 	Log logr.Logger
-	// AllowSeveralManagers turns off controller-runtime's process-wide check for unique controller names,
-	// for tests that run one manager after another in the same process.
-	AllowSeveralManagers bool
 }
 
 // NewManager builds the controller-runtime manager: the webhook server (started once its certificates are
@@ -50,10 +47,7 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	injectCfg, err := cfg.InjectConfig()
-	if err != nil {
-		return nil, err
-	}
+	injectCfg := cfg.Inject
 	if opts.RESTConfig == nil || opts.Registry == nil {
 		return nil, errors.New("webhook.NewManager: Options.RESTConfig and Options.Registry are required")
 	}
@@ -66,17 +60,18 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	}
 
 	server := ctrlwebhook.NewServer(ctrlwebhook.Options{
-		Host: cfg.WebhookHost, Port: cfg.WebhookPort, CertDir: cfg.CertDir, CertName: "tls.crt", KeyName: "tls.key",
+		Host: cfg.WebhookHost, Port: int(cfg.WebhookPort), CertDir: cfg.CertDir, CertName: "tls.crt", KeyName: "tls.key",
 	})
 	// The rule-set access controllers watch RoleBindings in any namespace they may grant access in, but only
 	// those they keep: the API server sends no others.
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&rbacv1.RoleBinding{}: {Label: ManagedBindingSelector()},
 	}}
+	// controller-runtime's metrics server serves its global registry only; ours serves both (below).
 	mgr, err := ctrl.NewManager(opts.RESTConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        opts.Log,
-		Metrics:                       metricsserver.Options{BindAddress: cfg.MetricsAddr},
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        cfg.ProbeAddr,
 		LeaderElection:                cfg.LeaderElection,
 		LeaderElectionID:              cfg.LeaderElectionID,
@@ -84,7 +79,6 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 		LeaderElectionReleaseOnCancel: true,
 		WebhookServer:                 server,
 		Cache:                         cacheOpts,
-		Controller:                    ctrlconfig.Controller{SkipNameValidation: &opts.AllowSeveralManagers},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the manager: %w", err)
@@ -93,6 +87,12 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	metrics, err := inject.NewMetrics(opts.Registry)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MetricsAddr != "0" {
+		gatherers := prometheus.Gatherers{ctrlmetrics.Registry, opts.Registry}
+		if err := mgr.Add(&metricsServer{addr: cfg.MetricsAddr, gatherer: gatherers, log: opts.Log.WithName("metrics")}); err != nil {
+			return nil, fmt.Errorf("adding the metrics server: %w", err)
+		}
 	}
 	handler, err := inject.NewHandler(injectCfg, mgr.GetCache(), scheme, metrics, opts.Log.WithName("inject"))
 	if err != nil {
@@ -117,7 +117,7 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	if err := (&NamespaceReconciler{Client: mgr.GetClient(), Log: opts.Log.WithName("namespaces")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the namespace controller: %w", err)
 	}
-	access := RuleSetAccess{GlobalNamespace: injectCfg.GlobalNamespace, ExcludedNamespaces: injectCfg.ExcludedNamespaces}
+	access := RuleSetAccess{GlobalNamespace: injectCfg.Sidecar.GlobalNamespace, ExcludedNamespaces: injectCfg.ExcludedNamespaces}
 	if err := (&NamespaceBindingReconciler{Client: mgr.GetClient(), Access: access, Log: opts.Log.WithName("ruleset-access")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the namespace rule-set access controller: %w", err)
 	}

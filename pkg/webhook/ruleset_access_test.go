@@ -15,7 +15,7 @@ import (
 // rule sets exactly when Injectable injects an ordinary pod there, and not while it is being deleted.
 func TestRuleSetAccessGrants(t *testing.T) {
 	cfg := inject.DefaultConfig()
-	access := RuleSetAccess{GlobalNamespace: cfg.GlobalNamespace, ExcludedNamespaces: cfg.ExcludedNamespaces}
+	access := RuleSetAccess{GlobalNamespace: cfg.Sidecar.GlobalNamespace, ExcludedNamespaces: cfg.ExcludedNamespaces}
 	ns := func(name string, lbls, annotations map[string]string) *corev1.Namespace {
 		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls, Annotations: annotations}}
 	}
@@ -34,7 +34,7 @@ func TestRuleSetAccessGrants(t *testing.T) {
 		{ns("invalid", on, map[string]string{inject.AnnotationInject: "yes"}), false},
 		{ns("plain", nil, nil), false},
 		{ns("kube-system", nil, on), false},
-		{ns(cfg.GlobalNamespace, on, nil), false},
+		{ns(cfg.Sidecar.GlobalNamespace, on, nil), false},
 		{terminating, false},
 	} {
 		if got := access.Grants(tc.ns); got != tc.want {

@@ -91,7 +91,7 @@ func TestKubeSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No webhook runs here: create the bindings its controller keeps for "team" as an injected namespace.
-	access := webhook.RuleSetAccess{GlobalNamespace: kubesource.DefaultGlobalNamespace}
+	access := webhook.RuleSetAccess{GlobalNamespace: policy.DefaultGlobalNamespace}
 	for _, rb := range []*rbacv1.RoleBinding{access.NamespaceBinding("team"), access.GlobalBinding([]string{"team"})} {
 		if _, err := c.Clientset().RbacV1().RoleBindings(rb.Namespace).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
@@ -144,7 +144,7 @@ func TestKubeSource(t *testing.T) {
 		{map[string]string{"app": "checkout"}, "egress-system/global,team/checkout,team/everyone"},
 		{map[string]string{"app": "search"}, "egress-system/global,team/everyone"},
 	} {
-		selected, errs := policy.Select(sets, policy.Pod{Namespace: "team", Labels: tc.labels}, kubesource.DefaultGlobalNamespace)
+		selected, errs := policy.Select(sets, policy.Pod{Namespace: "team", Labels: tc.labels}, policy.DefaultGlobalNamespace)
 		if got := setNames(selected); got != tc.want || len(errs) > 0 {
 			t.Errorf("Select(%v) = %s, %v; want %s", tc.labels, got, errs, tc.want)
 		}

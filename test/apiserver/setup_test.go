@@ -5,20 +5,24 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"egress.io/egress/internal/controlplane"
 	"egress.io/egress/internal/testworld"
+	"egress.io/egress/pkg/settings"
 	"egress.io/egress/pkg/webhook"
 )
 
@@ -26,6 +30,7 @@ import (
 const (
 	testInitImage    = "registry.example/egress-init:test"
 	testSidecarImage = "registry.example/egress-sidecar:test"
+	testVersion      = "v0.0.0-apiserver-test"
 )
 
 // shared is what setupShared prepares once on the shared control plane.
@@ -36,8 +41,11 @@ var shared struct {
 	caPEM   []byte
 	port    int // the webhook's port; the MutatingWebhookConfiguration points there
 	// applied is the output of a second kubectl apply -k manifests/, before the webhook is re-pointed.
-	applied  string
-	registry *prometheus.Registry
+	applied string
+	// kubeconfig is the egress-webhook service account's, for the webhook processes.
+	kubeconfig string
+	// binary is the egress-webhook binary, built once with the tests' version.
+	binary string
 }
 
 // setupShared applies manifests/ to the shared control plane, makes serving certificates for 127.0.0.1,
@@ -74,7 +82,17 @@ func doSetupShared(t *testing.T, c *controlplane.ControlPlane) error {
 	if shared.port, err = freePort(); err != nil {
 		return err
 	}
-	shared.registry = prometheus.NewRegistry()
+	saConfig, err := c.ServiceAccountConfig(ctx, "egress-system", "egress-webhook")
+	if err != nil {
+		return err
+	}
+	shared.kubeconfig = dir + "/webhook.kubeconfig"
+	if err := controlplane.WriteKubeconfig(saConfig, shared.kubeconfig); err != nil {
+		return err
+	}
+	if shared.binary, err = buildWebhook(dir); err != nil {
+		return err
+	}
 	return pointWebhookAt(t, c, shared.port, shared.caPEM)
 }
 
@@ -98,72 +116,146 @@ func pointWebhookAt(t *testing.T, c *controlplane.ControlPlane, port int, caPEM 
 	return c.PointWebhooksAt(ctx, "egress-webhook", fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.MutatePath), caPEM)
 }
 
-// webhookConfig is the Config the tests run the webhook with: static certificates on 127.0.0.1.
+// webhookConfig is the Config the tests run the webhook with: static certificates on 127.0.0.1, metrics
+// and probes on free loopback ports, as the egress-webhook service account.
 func webhookConfig(t *testing.T) webhook.Config {
 	cfg := webhook.DefaultConfig()
-	cfg.Version = "v0.0.0-apiserver-test"
-	cfg.InitImage, cfg.SidecarImage = testInitImage, testSidecarImage
-	cfg.ExcludeOutboundCIDRs = "198.18.128.0/20"
-	cfg.WebhookHost, cfg.WebhookPort = "127.0.0.1", shared.port
+	cfg.Inject.InitImage, cfg.Inject.SidecarImage = testInitImage, testSidecarImage
+	cfg.Inject.Init.ExcludeOutboundCIDRs = []netip.Prefix{netip.MustParsePrefix("198.18.128.0/20")}
+	cfg.WebhookHost, cfg.WebhookPort = "127.0.0.1", uint16(shared.port)
 	cfg.CertDir, cfg.StaticCerts = shared.certDir, true
-	cfg.MetricsAddr = "0"
-	probe, err := freePort()
-	if err != nil {
-		t.Fatal(err)
+	for _, addr := range []*string{&cfg.ProbeAddr, &cfg.MetricsAddr} {
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		*addr = "127.0.0.1:" + strconv.Itoa(port)
 	}
-	cfg.ProbeAddr = "127.0.0.1:" + strconv.Itoa(probe)
+	cfg.Kubeconfig = shared.kubeconfig
 	return cfg
 }
 
-// startWebhook runs the webhook's manager in-process as the egress-webhook service account (so the
-// manifests' RBAC is what it has), waits until it is ready (with static certificates), and returns a function
-// that stops it and waits for it to exit; that also happens when the test ends.
-func startWebhook(t *testing.T, cfg webhook.Config) (stop func()) {
+// webhookProcess is the real egress-webhook binary running with a Config.
+type webhookProcess struct {
+	cfg  webhook.Config
+	stop func()
+}
+
+// startWebhook runs the egress-webhook binary with cfg written as its arguments (settings.Args over the
+// webhook's own flag table), as the egress-webhook service account (so the manifests' RBAC is what it has),
+// waits until it is ready (with static certificates), and stops it with SIGTERM when the test ends. Its
+// output is logged when the test fails.
+func startWebhook(t *testing.T, cfg webhook.Config) *webhookProcess {
 	t.Helper()
-	c := needControlPlane(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	restCfg, err := c.ServiceAccountConfig(ctx, "egress-system", "egress-webhook")
-	if err != nil {
-		t.Fatal(err)
+	defaults := webhook.DefaultConfig()
+	args := settings.Args(cfg.Flags(), defaults.Flags())
+	cmd := exec.Command(shared.binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no EGRESS_* variable of the test's environment
+	var output syncBuffer
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting egress-webhook: %v", err)
 	}
-	mgr, err := webhook.NewManager(cfg, webhook.Options{RESTConfig: restCfg, Registry: shared.registry, Log: testLogger(t), AllowSeveralManagers: true})
-	if err != nil {
-		t.Fatalf("NewManager: %v", err)
-	}
-	runCtx, cancelRun := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	var once sync.Once
-	stop = func() {
+	stop := func() {
 		once.Do(func() {
-			cancelRun()
+			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case err := <-done:
+			case err := <-exited:
 				if err != nil {
-					t.Errorf("manager: %v", err)
+					t.Errorf("egress-webhook exited with %v", err)
 				}
 			case <-time.After(30 * time.Second):
-				t.Error("manager did not stop within 30s")
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Error("egress-webhook did not stop within 30s of SIGTERM")
 			}
 		})
 	}
-	t.Cleanup(stop)
-	if !cfg.StaticCerts {
-		return stop
-	}
-	eventually(t, 20*time.Second, "webhook /readyz", func() (bool, string) {
-		resp, err := http.Get("http://" + cfg.ProbeAddr + "/readyz")
-		if err != nil {
-			return false, err.Error()
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			t.Logf("egress-webhook %s:\n%s", strings.Join(args, " "), output.String())
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
 	})
-	return stop
+	if cfg.StaticCerts {
+		eventually(t, 20*time.Second, "webhook /readyz", func() (bool, string) {
+			select {
+			case err := <-exited:
+				exited <- err
+				return false, fmt.Sprintf("exited: %v", err)
+			default:
+			}
+			resp, err := http.Get("http://" + cfg.ProbeAddr + "/readyz")
+			if err != nil {
+				return false, err.Error()
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK, resp.Status
+		})
+	}
+	return &webhookProcess{cfg: cfg, stop: stop}
+}
+
+// Stop stops the webhook and waits for it to exit.
+func (w *webhookProcess) Stop() { w.stop() }
+
+// counter reads egress_webhook_injections_total{result, reason} from the webhook's /metrics.
+func (w *webhookProcess) counter(t *testing.T, result, reason string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + w.cfg.MetricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := fmt.Sprintf(`egress_webhook_injections_total{reason=%q,result=%q} `, reason, result)
+	for _, line := range strings.Split(string(body), "\n") {
+		if value, ok := strings.CutPrefix(line, series); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// syncBuffer collects a process's output for the log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// buildWebhook builds cmd/webhook into dir with the version the tests expect on injected pods.
+func buildWebhook(dir string) (string, error) {
+	binary := dir + "/egress-webhook"
+	out, err := exec.Command("go", "build", "-ldflags", "-X main.version="+testVersion, "-o", binary, "egress.io/egress/cmd/webhook").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build cmd/webhook: %w\n%s", err, out)
+	}
+	return binary, nil
+}
 
 // testLogger logs through t, so output shows only for failed (or -v) tests.
 func testLogger(t *testing.T) logr.Logger {
@@ -174,7 +266,6 @@ type tlogSink struct {
 	t      *testing.T
 	name   string
 	values []any
-	mu     *sync.Mutex
 }
 
 func (s *tlogSink) Init(logr.RuntimeInfo)             {}

@@ -210,7 +210,7 @@ func TestInjection(t *testing.T) {
 // API server then calls the egress webhook again (reinvocationPolicy: IfNeeded), which must add nothing.
 func TestReinvocation(t *testing.T) {
 	setupShared(t)
-	startWebhook(t, webhookConfig(t))
+	w := startWebhook(t, webhookConfig(t))
 	injectionNamespaces(t)
 
 	calls := make(chan struct{}, 100)
@@ -233,7 +233,7 @@ webhooks:
 	kubectl(t, cp, touch, "apply", "-f", "-")
 	t.Cleanup(func() { kubectl(t, cp, "", "delete", "mutatingwebhookconfiguration", "zz-test-touch") })
 
-	before := counterValue(t, "skipped", string(inject.ReasonAlreadyInjected))
+	before := w.counter(t, "skipped", string(inject.ReasonAlreadyInjected))
 	pod := createPod(t, podYAML("reinvoked", "inject-on", "", ""))
 	if len(calls) == 0 {
 		t.Fatal("the second webhook was not called")
@@ -244,7 +244,7 @@ webhooks:
 	if countNamed(pod, inject.InitContainerName) != 1 || countNamed(pod, inject.SidecarContainerName) != 1 {
 		t.Errorf("containers after re-invocation: init %v, app %v", containerNames(pod.Spec.InitContainers), containerNames(pod.Spec.Containers))
 	}
-	if got := counterValue(t, "skipped", string(inject.ReasonAlreadyInjected)); got <= before {
+	if got := w.counter(t, "skipped", string(inject.ReasonAlreadyInjected)); got <= before {
 		t.Errorf("egress webhook was not re-invoked (already_injected count %v, before %v)", got, before)
 	}
 }
@@ -253,9 +253,9 @@ webhooks:
 // an enabled namespace (failurePolicy: Fail) and works elsewhere and for pods opted out by label.
 func TestFailClosed(t *testing.T) {
 	setupShared(t)
-	stop := startWebhook(t, webhookConfig(t)) // only to have the namespace label mirrored
+	w := startWebhook(t, webhookConfig(t)) // only to have the namespace label mirrored
 	injectionNamespaces(t)
-	stop()
+	w.Stop()
 	if tlsServing(shared.port) {
 		t.Fatal("the webhook still serves after stopping")
 	}
@@ -269,30 +269,6 @@ func TestFailClosed(t *testing.T) {
 	}
 	kubectl(t, cp, podYAML("while-down", "inject-off", "", ""), "create", "-f", "-")
 	kubectl(t, cp, podYAML("while-down-opted-out", "inject-on", "  labels: {egress.io/inject: disabled}", ""), "create", "-f", "-")
-}
-
-// counterValue reads egress_webhook_injections_total{result, reason} from the tests' registry.
-func counterValue(t *testing.T, result, reason string) float64 {
-	t.Helper()
-	families, err := shared.registry.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != "egress_webhook_injections_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["result"] == result && labels["reason"] == reason {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }
 
 // startTouchWebhook serves a mutating webhook that adds an annotation to every pod, on the tests' certificate.

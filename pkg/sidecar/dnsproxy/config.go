@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"egress.io/egress/pkg/redirect"
 )
 
 // Defaults applied by Config.WithDefaults to zero fields.
 const (
-	// DefaultPort is the sidecar's DNS port, the target of the DNS redirect.
-	DefaultPort = 15053
+	// DefaultPort is the sidecar's DNS port, the target of egress-init's DNS redirect.
+	DefaultPort = redirect.DefaultDNSPort
 	// DefaultResolvConf is where the pod's real resolvers are read from when Upstreams is empty.
 	DefaultResolvConf = "/etc/resolv.conf"
 	// DefaultTimeout bounds one attempt at one upstream (a TCP retry after truncation gets its own).

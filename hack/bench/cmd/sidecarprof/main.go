@@ -24,8 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"egress.io/egress/pkg/policy"
-	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/filesource"
+	"egress.io/egress/pkg/netrange"
 	"egress.io/egress/pkg/sidecar"
 )
 
@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.UpstreamDNS = strings.Split(*upstreamDNS, ",")
 	}
 	if *publicCIDRs != "" {
-		if cfg.PublicCIDRs, err = redirect.ParseCIDRList(*publicCIDRs); err != nil {
+		if cfg.PublicCIDRs, err = netrange.ParsePrefixes(*publicCIDRs); err != nil {
 			return fmt.Errorf("--%s: %w", sidecar.FlagPublicCIDRs, err)
 		}
 	}
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	src := &policy.FileSource{Path: *rulesFile, Logger: logger.With("component", "rules-file")}
+	src := &filesource.Source{Path: *rulesFile, Logger: logger.With("component", "rules-file")}
 	return sidecar.Run(ctx, cfg, src, sidecar.Options{Logger: logger, Registry: reg})
 }
 

@@ -1,9 +1,10 @@
-package policy
+package filesource
 
 import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -62,7 +63,7 @@ const (
 	rulesB = "apiVersion: egress.io/v1alpha1\nkind: EgressRuleSet\nmetadata: {name: b}\nspec: {targets: [\"b.example:443\"]}\n"
 )
 
-func TestFileSourceReloadsAndKeepsLastGoodSet(t *testing.T) {
+func TestSourceReloadsAndKeepsLastGoodSet(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	write := func(content string) {
@@ -82,7 +83,7 @@ func TestFileSourceReloadsAndKeepsLastGoodSet(t *testing.T) {
 	defer cancel()
 	sink := newRecordingSink()
 	done := make(chan error, 1)
-	go func() { done <- (&FileSource{Path: path}).Run(ctx, sink) }()
+	go func() { done <- (&Source{Path: path}).Run(ctx, sink) }()
 
 	sink.waitFor(t, 1, 0)
 	start := time.Now()
@@ -112,16 +113,27 @@ func TestFileSourceReloadsAndKeepsLastGoodSet(t *testing.T) {
 	}
 }
 
-func TestFileSourceMissingFileFailsThenLoadsWhenCreated(t *testing.T) {
+func TestSourceMissingFileFailsThenLoadsWhenCreated(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.yaml")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sink := newRecordingSink()
-	go (&FileSource{Path: path}).Run(ctx, sink)
+	go (&Source{Path: path}).Run(ctx, sink)
 	sink.waitFor(t, 0, 1)
 	if err := os.WriteFile(path, []byte(rulesA), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	sink.waitFor(t, 1, 1)
+}
+
+func TestLoad(t *testing.T) {
+	sets, err := Load("../policy/testdata/rules.yaml")
+	if err != nil || len(sets) != 2 {
+		t.Fatalf("Load = %d rule sets, %v; want 2", len(sets), err)
+	}
+	_, err = Load("testdata/does-not-exist.yaml")
+	if err == nil || !strings.Contains(err.Error(), "does-not-exist.yaml") {
+		t.Fatalf("Load of a missing file: %v", err)
+	}
 }

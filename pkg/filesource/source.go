@@ -1,4 +1,4 @@
-package policy
+package filesource
 
 import (
 	"bytes"
@@ -9,22 +9,34 @@ import (
 	"os"
 	"time"
 
+	"egress.io/egress/api/v1alpha1"
 	"egress.io/egress/internal/filewatch"
+	"egress.io/egress/pkg/policy"
 )
 
 // reloadDebounce coalesces the burst of events one save produces (truncate, write, chmod, rename).
 const reloadDebounce = 50 * time.Millisecond
 
-// FileSource is a Source that loads a rules file (see LoadRuleSets) and reloads it whenever it changes. It
+// Source is a policy.Source that loads a rules file (see policy.LoadRuleSets) and reloads it whenever it changes. It
 // watches the file's directory, so editors that replace the file by rename and Kubernetes ConfigMap volumes
 // (which swap a symlink) are followed. A load that fails is reported to the sink and changes nothing.
-type FileSource struct {
+type Source struct {
 	Path   string
 	Logger *slog.Logger
 }
 
+// Load reads a YAML stream of EgressRuleSet documents from path; see policy.LoadRuleSets.
+func Load(path string) ([]v1alpha1.EgressRuleSet, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading rules file: %w", err)
+	}
+	defer f.Close()
+	return policy.LoadRuleSets(f, path)
+}
+
 // Run loads the file, then reloads it on every change until ctx is done.
-func (s *FileSource) Run(ctx context.Context, sink Sink) error {
+func (s *Source) Run(ctx context.Context, sink policy.Sink) error {
 	logger := s.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -42,7 +54,7 @@ func (s *FileSource) Run(ctx context.Context, sink Sink) error {
 		if loaded && hash == lastHash {
 			return
 		}
-		sets, err := LoadRuleSets(bytes.NewReader(data), s.Path)
+		sets, err := policy.LoadRuleSets(bytes.NewReader(data), s.Path)
 		if err != nil {
 			logger.Error("rules file rejected; keeping the last good rules", "file", s.Path, "error", err)
 			sink.Failed(err)

@@ -1,4 +1,4 @@
-package redirect
+package netrange
 
 import (
 	"net/netip"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestParseCIDRList(t *testing.T) {
+func TestParsePrefixes(t *testing.T) {
 	good := []struct {
 		in   string
 		want []string
@@ -21,9 +21,9 @@ func TestParseCIDRList(t *testing.T) {
 		{"0.0.0.0/0,::/0", []string{"0.0.0.0/0", "::/0"}},
 	}
 	for _, tt := range good {
-		got, err := ParseCIDRList(tt.in)
+		got, err := ParsePrefixes(tt.in)
 		if err != nil {
-			t.Errorf("ParseCIDRList(%q): %v", tt.in, err)
+			t.Errorf("ParsePrefixes(%q): %v", tt.in, err)
 			continue
 		}
 		var texts []string
@@ -31,7 +31,10 @@ func TestParseCIDRList(t *testing.T) {
 			texts = append(texts, p.String())
 		}
 		if !reflect.DeepEqual(texts, tt.want) {
-			t.Errorf("ParseCIDRList(%q) = %q, want %q", tt.in, texts, tt.want)
+			t.Errorf("ParsePrefixes(%q) = %q, want %q", tt.in, texts, tt.want)
+		}
+		if tt.want != nil && FormatPrefixes(got) != strings.Join(tt.want, ",") {
+			t.Errorf("FormatPrefixes(%v) = %q", got, FormatPrefixes(got))
 		}
 	}
 
@@ -50,14 +53,14 @@ func TestParseCIDRList(t *testing.T) {
 		{"10.0.0.0/8,", `empty entry 2 in list`},
 	}
 	for _, tt := range bad {
-		_, err := ParseCIDRList(tt.in)
+		_, err := ParsePrefixes(tt.in)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
-			t.Errorf("ParseCIDRList(%q) error = %v, want it to start with %s", tt.in, err, tt.want)
+			t.Errorf("ParsePrefixes(%q) error = %v, want it to start with %s", tt.in, err, tt.want)
 		}
 	}
 }
 
-func TestParsePortList(t *testing.T) {
+func TestParsePortRanges(t *testing.T) {
 	good := []struct {
 		in   string
 		want []PortRange
@@ -69,44 +72,60 @@ func TestParsePortList(t *testing.T) {
 		{"80-80", []PortRange{{80, 80}}},
 	}
 	for _, tt := range good {
-		got, err := ParsePortList(tt.in)
+		got, err := ParsePortRanges(tt.in)
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("ParsePortList(%q) = %v, %v, want %v", tt.in, got, err, tt.want)
+			t.Errorf("ParsePortRanges(%q) = %v, %v, want %v", tt.in, got, err, tt.want)
 		}
 	}
 
 	bad := []struct{ in, want string }{
-		{"0", `"0": invalid port: must be from 1 to 65535`},
-		{"65536", `"65536": invalid port: value out of range`},
-		{"http", `"http": invalid port: invalid syntax`},
-		{"-5", `"-5": invalid port: invalid syntax`},
-		{"9000-8000", `"9000-8000": invalid port range: 9000 is above 8000`},
-		{"80-", `"80-": invalid port: invalid syntax`},
-		{"80-90-100", `"80-90-100": invalid port: invalid syntax`},
+		{"0", `"0": port 0 is out of range 1-65535`},
+		{"65536", `"65536": port 65536 is out of range 1-65535`},
+		{"123456", `"123456": port "123456" is not a number from 1 to 65535`},
+		{"http", `"http": port "http" is not a number from 1 to 65535`},
+		{"-5", `"-5": port "" is not a number`},
+		{"+5", `"+5": port "+5" is not a number`},
+		{"8 0", `"8 0": port "8 0" is not a number`},
+		{"9000-8000", `"9000-8000": port range 9000-8000 runs backwards`},
+		{"80-", `"80-": port "" is not a number`},
+		{"80-90-100", `"80-90-100": port "90-100" is not a number`},
 		{"80,,443", `empty entry 2 in list`},
 	}
 	for _, tt := range bad {
-		_, err := ParsePortList(tt.in)
+		_, err := ParsePortRanges(tt.in)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
-			t.Errorf("ParsePortList(%q) error = %v, want it to start with %s", tt.in, err, tt.want)
+			t.Errorf("ParsePortRanges(%q) error = %v, want it to start with %s", tt.in, err, tt.want)
 		}
+	}
+	if _, err := ParsePortRange(""); err == nil || err.Error() != "empty port" {
+		t.Errorf(`ParsePortRange("") = %v`, err)
 	}
 }
 
-func TestPortRangeForms(t *testing.T) {
+func TestPortRange(t *testing.T) {
+	r := PortRange{8000, 8080}
+	if r.String() != "8000-8080" || Port(443).String() != "443" {
+		t.Errorf("String: %q, %q", r.String(), Port(443).String())
+	}
+	if !r.Contains(8000) || !r.Contains(8080) || r.Contains(7999) || r.Contains(8081) {
+		t.Error("Contains is wrong at the edges")
+	}
+	if got := FormatPortRanges([]PortRange{Port(25), r}); got != "25,8000-8080" {
+		t.Errorf("FormatPortRanges = %q", got)
+	}
 	for _, tt := range []struct {
-		r              PortRange
-		flag, iptables string
+		r    PortRange
+		want string
 	}{
-		{PortRange{443, 443}, "443", "443"},
-		{PortRange{8000, 8080}, "8000-8080", "8000:8080"},
+		{PortRange{0, 80}, "port 0 is out of range"},
+		{PortRange{90, 80}, "port range 90-80 runs backwards"},
 	} {
-		if got := tt.r.String(); got != tt.flag {
-			t.Errorf("%v.String() = %q, want %q", tt.r, got, tt.flag)
+		if err := tt.r.Check(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v.Check() = %v, want %q", tt.r, err, tt.want)
 		}
-		if got := tt.r.iptablesSpec(); got != tt.iptables {
-			t.Errorf("%v.iptablesSpec() = %q, want %q", tt.r, got, tt.iptables)
-		}
+	}
+	if err := r.Check(); err != nil {
+		t.Errorf("%v.Check() = %v", r, err)
 	}
 }
 
@@ -119,8 +138,8 @@ func TestCheckPrefixOfHandBuiltPrefixes(t *testing.T) {
 		{netip.PrefixFrom(netip.MustParseAddr("10.1.2.3"), 8), "host bits set"},
 		{netip.PrefixFrom(netip.MustParseAddr("::ffff:10.0.0.0"), 104), "IPv4-mapped"},
 	} {
-		if err := checkPrefix(tt.p); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("checkPrefix(%v) = %v, want %q", tt.p, err, tt.want)
+		if err := CheckPrefix(tt.p); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckPrefix(%v) = %v, want %q", tt.p, err, tt.want)
 		}
 	}
 }

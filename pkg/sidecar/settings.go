@@ -1,0 +1,216 @@
+package sidecar
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"egress.io/egress/pkg/settings"
+)
+
+// Settings is everything egress-sidecar is told by its command line and environment: the data path's
+// Config, where the policy comes from, and how to log. The webhook writes the injected sidecar's arguments
+// from it (Args), and egress-sidecar parses them back with the same table (Flags).
+type Settings struct {
+	Config
+	// RulesFile is a file of EgressRuleSet documents, reloaded when it changes (--rules-file).
+	RulesFile string
+	// Kube watches EgressRuleSets in the pod's namespace and the global namespace (--kube).
+	Kube bool
+	// Kubeconfig is the kubeconfig file for Kube outside a cluster; empty uses the in-cluster credentials
+	// (--kubeconfig).
+	Kubeconfig string
+	// PodName names this pod in the Kubernetes source's logs (--pod-name).
+	PodName string
+	// LogLevel is the level of the JSON log on stderr (--log-level).
+	LogLevel slog.Level
+}
+
+// DefaultSettings returns the settings egress-sidecar runs with when no flag is given: DefaultConfig,
+// no policy source (one is required), info logging.
+func DefaultSettings() Settings {
+	return Settings{Config: DefaultConfig(), LogLevel: slog.LevelInfo}
+}
+
+// Validate reports every problem of s, each naming the flag at fault.
+func (s Settings) Validate() error {
+	var errs []error
+	if err := s.Config.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	switch {
+	case s.RulesFile == "" && !s.Kube:
+		errs = append(errs, fmt.Errorf("--%s or --%s is required: where the policy comes from", FlagRulesFile, FlagKube))
+	case s.RulesFile != "" && s.Kube:
+		errs = append(errs, fmt.Errorf("--%s and --%s exclude each other", FlagRulesFile, FlagKube))
+	}
+	return errors.Join(errs...)
+}
+
+// Args returns s as egress-sidecar arguments: the flags whose values differ from DefaultSettings, plus
+// --capture-port, --dns-port, --admin-addr and --global-namespace always (egress-init, the probes and the
+// webhook's RoleBindings must agree with them), in the order of Flags. Parsing them into DefaultSettings
+// gives back s, but for Pod.Labels, which come from the labels file.
+func (s Settings) Args() []string {
+	defaults := DefaultSettings()
+	return settings.Args(s.Flags(), defaults.Flags())
+}
+
+// Flags is egress-sidecar's table of flags, bound to s's fields: listeners, policy source, the data
+// path's limits and timeouts, the address guard, observability.
+func (s *Settings) Flags() []settings.Flag {
+	c := &s.Config
+	return []settings.Flag{
+		{
+			Name: FlagCapturePort, Value: settings.Port(&c.CapturePort), Explicit: true,
+			Usage: "Port redirected TCP is accepted on (egress-init's `--capture-port`).",
+		},
+		{
+			Name: FlagDNSPort, Value: settings.Port(&c.DNSPort), Explicit: true,
+			Usage: "Port of the DNS proxy, UDP and TCP (egress-init's `--dns-port`).",
+		},
+		{
+			Name: FlagListenAddrs, Value: settings.Addrs(&c.ListenAddrs),
+			Usage: "Comma-separated addresses the capture and DNS ports listen on. An IPv6 address the pod " +
+				"cannot bind (no IPv6) is skipped with a warning.",
+		},
+		{
+			Name: FlagAdminAddr, Value: settings.String(&c.AdminAddr, "HOST:PORT"), Explicit: true,
+			Usage: "Admin server (`/metrics`, `/ready`, `/live`, `/debug/decisions`); reachable by the kubelet's " +
+				"probes. Empty disables it.",
+		},
+		{
+			Name: FlagRulesFile, Value: settings.String(&s.RulesFile, "FILE"),
+			Usage: "File of EgressRuleSet YAML documents (what `kubectl apply` takes), reloaded when it changes. " +
+				"Either this or `--kube` is required.",
+		},
+		{
+			Name: FlagKube, Value: settings.Bool(&s.Kube),
+			Usage: "Watch EgressRuleSets in the pod's namespace and `--global-namespace`, as the pod's service " +
+				"account (in-cluster credentials, or `--kubeconfig`).",
+		},
+		{
+			Name: FlagKubeconfig, Value: settings.String(&s.Kubeconfig, "FILE"), Aliases: []string{"KUBECONFIG"},
+			DefaultText: "in-cluster credentials",
+			Usage:       "Kubeconfig for `--kube` outside a cluster.",
+		},
+		{
+			Name: FlagPodName, Value: settings.String(&s.PodName, "NAME"), Aliases: []string{"POD_NAME"},
+			Usage: "This pod's name, for the Kubernetes source's logs.",
+		},
+		{
+			Name: FlagPodNamespace, Value: settings.String(&c.Pod.Namespace, "NAME"), Aliases: []string{"POD_NAMESPACE"},
+			Usage: "This pod's namespace. Rule sets apply from it and from `--global-namespace`; a rule set " +
+				"without a namespace (as in a rules file) always counts as the pod's. Required with `--kube`.",
+		},
+		{
+			Name: FlagGlobalNamespace, Value: settings.String(&c.GlobalNamespace, "NAME"), Explicit: true,
+			Usage: "Namespace whose rule sets apply to every pod.",
+		},
+		{
+			Name: FlagPodLabelsFile, Value: settings.String(&c.PodLabelsFile, "FILE"),
+			Usage: "Downward-API labels file (`key=\"value\"` lines), matched against `podSelector`; followed " +
+				"while the sidecar runs, so relabelling the pod re-selects its rule sets at once. Without it the " +
+				"pod has no labels.",
+		},
+		{
+			Name: FlagLogLevel, Value: settings.LogLevel(&s.LogLevel),
+			Usage: "`debug`, `info`, `warn` or `error`.",
+		},
+		{
+			Name: FlagSniffTimeout, Value: settings.Duration(&c.SniffTimeout),
+			Usage: "How long to wait for a client's first bytes before the connection is decided by whoever " +
+				"speaks first.",
+		},
+		{
+			Name: FlagSniffBytes, Value: settings.Int(&c.SniffBytes),
+			Usage: "Most bytes read to recognise HTTP or a complete TLS ClientHello (512 to 1048576).",
+		},
+		{
+			Name: FlagServerFirstPorts, Value: settings.Ports(&c.ServerFirstPorts), DefaultText: "none",
+			Usage: "Destination ports that are not sniffed (they go straight to opaque TCP). `\"\"` for none.",
+		},
+		{
+			Name: FlagConnectTimeout, Value: settings.Duration(&c.ConnectTimeout),
+			Usage: "One TCP connection attempt to an upstream.",
+		},
+		{
+			Name: FlagTLSHandshakeTimeout, Value: settings.Duration(&c.TLSHandshakeTimeout),
+			Usage: "TLS handshake when originating TLS.",
+		},
+		{
+			Name: FlagResponseHeaderTimeout, Value: settings.Duration(&c.ResponseHeaderTimeout),
+			Usage: "Wait for an upstream's response headers; 0 waits as long as the client does. When it runs " +
+				"out the answer is 504.",
+		},
+		{
+			Name: FlagIdleTimeout, Value: settings.Duration(&c.IdleTimeout),
+			Usage: "Idle keep-alive connections, from apps and to upstreams, are closed after this long.",
+		},
+		{
+			Name: FlagCABundle, Value: settings.String(&c.CABundle, "FILE"), DefaultText: "system roots only",
+			Usage: "PEM file of CA certificates trusted for TLS origination, besides the system roots.",
+		},
+		{
+			Name: FlagUpstreamDNS, Value: upstreamsValue(&c.UpstreamDNS), DefaultText: "nameservers of `/etc/resolv.conf`",
+			Usage: "Comma-separated `ip:port` (a bare IP means port 53) of the real resolvers. The DNS proxy " +
+				"forwards to them, and the sidecar resolves its own dials with them.",
+		},
+		{
+			Name: FlagDNSTimeout, Value: settings.Duration(&c.DNSTimeout),
+			Usage: "One query to one upstream resolver.",
+		},
+		{
+			Name: FlagLocalSuffix, Value: settings.String(&c.LocalSuffix, "SUFFIX"),
+			Usage: "`http://NAME.<suffix>/` asks for TLS origination to NAME.",
+		},
+		{
+			Name: FlagDenyCIDRs, Value: settings.Prefixes(&c.DenyCIDRs), DefaultText: "none",
+			Usage: "Ranges refused to resolved names besides the special-purpose ranges, e.g. the cluster's " +
+				"`10.96.0.0/12,10.244.0.0/16`.",
+		},
+		{
+			Name: FlagPublicCIDRs, Value: settings.Prefixes(&c.PublicCIDRs), DefaultText: "none",
+			Usage: "Special-purpose ranges resolved names may reach like the internet, e.g. `198.18.0.0/24` for a " +
+				"lab network (never loopback, link-local, multicast or the sentinels).",
+		},
+		{
+			Name: FlagNAT64Prefixes, Value: settings.Prefixes(&c.NAT64Prefixes),
+			Usage: "NAT64 prefixes a cluster's DNS64 synthesises; their addresses are checked by the IPv4 " +
+				"address they embed. `\"\"` for none.",
+		},
+		{
+			Name: FlagMaxHostLabels, Value: settings.Int(&c.MaxHostLabels),
+			Usage: "Distinct `host` label values for hosts no target names; later ones are `other`.",
+		},
+		{
+			Name: FlagLogAllowed, Value: settings.Bool(&c.LogAllowed),
+			Usage: "Log allowed connections and requests too, not just denials and audits.",
+		},
+		{
+			Name: FlagDecisionsBuffer, Value: settings.Int(&c.DecisionsBuffer),
+			Usage: "How many recent decisions `/debug/decisions` keeps (0 keeps none).",
+		},
+		{
+			Name: FlagDrainTimeout, Value: settings.Duration(&c.DrainTimeout),
+			Usage: "On SIGTERM, how long open connections may finish.",
+		},
+	}
+}
+
+// upstreamsValue binds the resolver list: ip:port entries, a bare IP meaning port 53.
+func upstreamsValue(p *[]string) settings.Value {
+	list := settings.Strings(p, "ADDRS")
+	return settings.Func("ADDRS", list.String, func(s string) error {
+		if err := list.Set(s); err != nil {
+			return err
+		}
+		for i, entry := range *p {
+			if a, err := netip.ParseAddr(entry); err == nil {
+				(*p)[i] = netip.AddrPortFrom(a, 53).String()
+			}
+		}
+		return nil
+	})
+}
