@@ -15,6 +15,9 @@ have ip || need+=(iproute2)
 have dig || need+=(dnsutils)
 have openssl || need+=(openssl)
 have strace || need+=(strace)
+have runc || need+=(runc)
+[[ -x /usr/lib/cni/ptp ]] || need+=(containernetworking-plugins)
+have nsenter || need+=(util-linux)
 
 if ((${#need[@]})); then
 	if [[ $(id -u) != 0 ]]; then
