@@ -11,8 +11,10 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache="$root/.cache/node"
-controlplane=$("$root/hack/build-controlplane.sh")
+controlplane=$(readlink -f "$("$root/hack/build-controlplane.sh")")
+# Real paths: .cache may be a symbolic link shared between checkouts.
+mkdir -p "$root/.cache"
+cache="$(cd "$root/.cache" && pwd -P)/node"
 
 # pin_key DIR: a hash of every file that decides what DIR builds.
 pin_key() { cat "$1"/go.mod "$1"/go.sum "$1"/*.go | sha256sum | cut -c1-16; }
