@@ -165,10 +165,10 @@ func writeConfigs(d configData) error {
 		return err
 	}
 	for path, text := range map[string]string{
-		d.l.conf("containerd.toml"):                          containerdConfig,
-		d.l.conf("kubelet.yaml"):                             kubeletConfig,
-		d.l.conf("kube-proxy.yaml"):                          kubeProxyConfig,
-		d.l.conf("resolv.conf"):                              resolvConf,
+		d.l.conf("containerd.toml"):                             containerdConfig,
+		d.l.conf("kubelet.yaml"):                                kubeletConfig,
+		d.l.conf("kube-proxy.yaml"):                             kubeProxyConfig,
+		d.l.conf("resolv.conf"):                                 resolvConf,
 		filepath.Join(d.l.cniConf(), "10-egress-node.conflist"): cniConfig,
 	} {
 		if err := renderFile(path, text, d); err != nil {

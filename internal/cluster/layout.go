@@ -5,7 +5,9 @@ import "path/filepath"
 // layout names the files of a cluster's state directory.
 type layout struct{ dir string }
 
-func (l layout) path(parts ...string) string { return filepath.Join(append([]string{l.dir}, parts...)...) }
+func (l layout) path(parts ...string) string {
+	return filepath.Join(append([]string{l.dir}, parts...)...)
+}
 
 func (l layout) agentConfig() string       { return l.path("agent.json") }
 func (l layout) agentPID() string          { return l.path("agent.pid") }

@@ -50,7 +50,9 @@ func (p process) alive() bool {
 	return err == nil && !strings.Contains(string(status), "State:\tZ")
 }
 
-func writeProcess(path string, p process) error { return os.WriteFile(path, []byte(p.String()+"\n"), 0o644) }
+func writeProcess(path string, p process) error {
+	return os.WriteFile(path, []byte(p.String()+"\n"), 0o644)
+}
 
 func readProcess(path string) (process, error) {
 	data, err := os.ReadFile(path)

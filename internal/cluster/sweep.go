@@ -75,4 +75,3 @@ func teardown(name string) error {
 func recordCgroups(l layout, root string, created []string) error {
 	return os.WriteFile(l.cgroups(), []byte(strings.Join(append([]string{root}, created...), "\n")+"\n"), 0o644)
 }
-

@@ -148,7 +148,7 @@ func writeArchive(w io.Writer, images []Named) error {
 		index.Manifests = append(index.Manifests, descriptor{
 			MediaType: mt, Digest: digest.String(), Size: int64(len(manifest)),
 			Annotations: map[string]string{
-				"io.containerd.image.name":         named.Ref.Name(),
+				"io.containerd.image.name":          named.Ref.Name(),
 				"org.opencontainers.image.ref.name": named.Ref.TagStr(),
 			},
 		})
