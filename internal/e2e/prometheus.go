@@ -4,34 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"egress.io/egress/internal/cluster"
 )
 
-// prometheusManifest runs Debian's Prometheus as a Deployment that discovers pods through the API server and
-// scrapes those whose prometheus.io/scrape, port and path annotations say so: the usual configuration.
+// prometheusManifest runs Debian's Prometheus as a Deployment scraping the pods whose prometheus.io/scrape,
+// port and path annotations say so. Debian builds Prometheus without Kubernetes service discovery
+// (kubernetes_sd_configs), so the discovery step is AnnotatedTargets: the pods' annotations become file_sd
+// targets in the ConfigMap prometheus-targets; the scraping is Prometheus's own, over the pod network.
 const prometheusManifest = `apiVersion: v1
 kind: Namespace
 metadata: {name: monitoring}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: prometheus, namespace: monitoring}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: e2e-prometheus}
-rules:
-- apiGroups: [""]
-  resources: [pods]
-  verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: e2e-prometheus}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-prometheus}
-subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -40,25 +28,8 @@ data:
   prometheus.yml: |
     global: {scrape_interval: 2s, scrape_timeout: 1s}
     scrape_configs:
-    - job_name: kubernetes-pods
-      kubernetes_sd_configs: [{role: pod}]
-      relabel_configs:
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape]
-        action: keep
-        regex: "true"
-      - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_path]
-        action: replace
-        target_label: __metrics_path__
-        regex: (.+)
-      - source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]
-        action: replace
-        regex: ([^:]+)(?::\d+)?;(\d+)
-        replacement: $1:$2
-        target_label: __address__
-      - source_labels: [__meta_kubernetes_namespace]
-        target_label: namespace
-      - source_labels: [__meta_kubernetes_pod_name]
-        target_label: pod
+    - job_name: annotated-pods
+      file_sd_configs: [{files: [/etc/prometheus-targets/*.json], refresh_interval: 2s}]
 ---
 apiVersion: apps/v1
 kind: Deployment
@@ -69,7 +40,6 @@ spec:
   template:
     metadata: {labels: {app: prometheus}}
     spec:
-      serviceAccountName: prometheus
       terminationGracePeriodSeconds: 1
       containers:
       - name: prometheus
@@ -81,9 +51,11 @@ spec:
           periodSeconds: 1
         volumeMounts:
         - {name: config, mountPath: /etc/prometheus}
+        - {name: targets, mountPath: /etc/prometheus-targets}
         - {name: data, mountPath: /prometheus}
       volumes:
       - {name: config, configMap: {name: prometheus}}
+      - {name: targets, configMap: {name: prometheus-targets}}
       - {name: data, emptyDir: {}}
 ---
 apiVersion: v1
@@ -97,15 +69,57 @@ spec:
 // Prometheus is the Prometheus server running in the cluster.
 type Prometheus struct{ c *cluster.Cluster }
 
-// StartPrometheus installs Prometheus and waits until it is ready.
+// StartPrometheus installs Prometheus with the annotated pods as targets and waits until it is ready.
 func StartPrometheus(ctx context.Context, c *cluster.Cluster) (*Prometheus, error) {
 	if _, err := c.Kubectl(ctx, prometheusManifest, "apply", "-f", "-"); err != nil {
+		return nil, err
+	}
+	targets, err := AnnotatedTargets(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "prometheus-targets", Namespace: "monitoring"},
+		Data:       map[string]string{"pods.json": targets},
+	}
+	if _, err := c.Client.CoreV1().ConfigMaps("monitoring").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		return nil, err
 	}
 	if _, err := c.Kubectl(ctx, "", "-n", "monitoring", "rollout", "status", "deployment/prometheus", "--timeout=120s"); err != nil {
 		return nil, err
 	}
 	return &Prometheus{c: c}, nil
+}
+
+// AnnotatedTargets is the discovery Prometheus's kubernetes_sd_configs with the usual annotation relabelling
+// would do: every running pod annotated prometheus.io/scrape=true, at its IP and prometheus.io/port, with
+// its prometheus.io/path, labelled with its namespace and name, as file_sd JSON.
+func AnnotatedTargets(ctx context.Context, c *cluster.Cluster) (string, error) {
+	pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	groups := []group{}
+	for _, p := range pods.Items {
+		a := p.Annotations
+		if a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] == "" || p.Status.PodIP == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		path := a["prometheus.io/path"]
+		if path == "" {
+			path = "/metrics"
+		}
+		groups = append(groups, group{
+			Targets: []string{net.JoinHostPort(p.Status.PodIP, a["prometheus.io/port"])},
+			Labels:  map[string]string{"__metrics_path__": path, "namespace": p.Namespace, "pod": p.Name},
+		})
+	}
+	data, err := json.Marshal(groups)
+	return string(data), err
 }
 
 // Query runs an instant PromQL query through the API server's service proxy and returns the value of its
