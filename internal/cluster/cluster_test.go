@@ -44,9 +44,9 @@ func requireNode(t *testing.T) {
 
 // hostState is what a node must leave as it found it: the host's network namespaces, links, routes,
 // iptables (both back ends, both families), mounts, cgroups and the kernel tunables the kubelet and
-// kube-proxy want. Entries other tests may make at the same time (their own namespaces) are left out by
-// keeping only what could be this package's.
-func hostState(t *testing.T) map[string]string {
+// kube-proxy want. Entries other tests may make at the same time (their own namespaces, other nodes) are
+// left out by keeping only what names cluster name.
+func hostState(t *testing.T, name string) map[string]string {
 	t.Helper()
 	run := func(args ...string) string {
 		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
@@ -67,6 +67,15 @@ func hostState(t *testing.T) map[string]string {
 		}
 		return strings.Join(lines, "\n")
 	}
+	drop := func(text, word string) string {
+		var lines []string
+		for _, line := range strings.Split(text, "\n") {
+			if !strings.Contains(line, word) {
+				lines = append(lines, line)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
 	noComments := func(text string) string {
 		var lines []string
 		for _, line := range strings.Split(text, "\n") {
@@ -78,7 +87,7 @@ func hostState(t *testing.T) map[string]string {
 	}
 	var cgroups []string
 	_ = filepath.WalkDir(cgroupMount, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() && strings.Contains(p, "egress-node-") {
+		if err == nil && d.IsDir() && strings.Contains(p, "egress-node-"+name) {
 			cgroups = append(cgroups, p)
 		}
 		return nil
@@ -86,14 +95,15 @@ func hostState(t *testing.T) map[string]string {
 	sysctls := run("sysctl", "vm.overcommit_memory", "vm.panic_on_oom", "kernel.panic", "kernel.panic_on_oops",
 		"kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.netfilter.nf_conntrack_max", "net.ipv4.ip_forward")
 	return map[string]string{
-		"netns":     keep(run("ip", "netns", "list"), "egn-"),
-		"links":     run("ip", "-o", "link"),
-		"routes":    run("ip", "route") + run("ip", "-6", "route"),
+		"netns": keep(run("ip", "netns", "list"), "egn-"+name+"-"),
+		// netnstest's host links (egt...) come and go with other packages' tests.
+		"links":     drop(run("ip", "-o", "link"), "egt"),
+		"routes":    drop(run("ip", "route")+run("ip", "-6", "route"), "egt"),
 		"iptables":  noComments(run("iptables-save") + run("ip6tables-save") + run("iptables-legacy-save") + run("ip6tables-legacy-save")),
-		"mounts":    keep(run("findmnt", "-rn", "-o", "TARGET,SOURCE,FSTYPE"), "egress-node", "egn-", "kubelet", "containerd"),
+		"mounts":    keep(run("findmnt", "-rn", "-o", "TARGET,SOURCE,FSTYPE"), "egress-node-"+name, "egn-"+name+"-", "kubelet", "containerd"),
 		"cgroups":   strings.Join(cgroups, "\n"),
 		"sysctls":   sysctls,
-		"statedirs": keep(run("ls", os.TempDir()), "egress-node-"),
+		"statedirs": keep(run("ls", os.TempDir()), "egress-node-"+name),
 	}
 }
 
@@ -113,8 +123,9 @@ func TestNodeLeavesHostAsFound(t *testing.T) {
 	if err := Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	before := hostState(t)
-	c, err := Start(Options{WorldNames: []string{"api.example.test"}})
+	name := fmt.Sprintf("s%d", os.Getpid())
+	before := hostState(t, name)
+	c, err := Start(Options{Name: name, WorldNames: []string{"api.example.test"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +152,7 @@ func TestNodeLeavesHostAsFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	stopped = true
-	compareHost(t, before, hostState(t))
+	compareHost(t, before, hostState(t, name))
 }
 
 // TestSweepAfterSIGKILL kills a process that started a node with SIGKILL: the node dies with it, and the
@@ -151,8 +162,8 @@ func TestSweepAfterSIGKILL(t *testing.T) {
 	if err := Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	before := hostState(t)
 	name := fmt.Sprintf("k%d", os.Getpid())
+	before := hostState(t, name)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "EGRESS_NODE_TEST_HOLD="+name)
 	out, err := cmd.StdoutPipe()
@@ -191,5 +202,5 @@ func TestSweepAfterSIGKILL(t *testing.T) {
 	if err := Sweep(); err != nil {
 		t.Fatal(err)
 	}
-	compareHost(t, before, hostState(t))
+	compareHost(t, before, hostState(t, name))
 }
