@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh installs the Debian packages the tests and the demo run for real: iptables for egress-init,
 # nginx as the "world" origin, prometheus for promtool and the scrape test, curl as the app, conntrack and
-# iproute2 for network namespaces. It installs only what is missing, so a warm run costs nothing.
+# iproute2 for network namespaces, runc and the CNI plugins for the real node (internal/cluster). It installs
+# only what is missing, so a warm run costs nothing.
 set -euo pipefail
 
 need=()
