@@ -7,14 +7,21 @@ CONTROLLER_GEN := $(BIN)/controller-gen
 FUZZTIME ?= 10s
 TEST_TIMEOUT ?= 30m
 GO_TEST_FLAGS ?=
+VERSION ?= dev
+REGISTRY ?=
 
-.PHONY: all build test unit deps controlplane generate verify-generated lint fuzz bench bench-micro demo require-root clean
+.PHONY: all build images test unit deps controlplane node cluster-up cluster-down generate verify-generated lint fuzz bench bench-micro demo require-root clean
 
 all: build
 
 ## build: the three binaries into bin/
 build:
 	go build -o $(BIN)/ ./cmd/...
+
+## images: the webhook, egress-sidecar and egress-init images as OCI tarballs in bin/images, built without
+## Docker (VERSION=tag, default dev); with REGISTRY=host[:port]/path they are also pushed there
+images:
+	go run ./hack/images -out $(BIN)/images -version $(VERSION) $(if $(REGISTRY),-registry $(REGISTRY) -push)
 
 $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 	cd hack/tools && go build -o $(CONTROLLER_GEN) sigs.k8s.io/controller-tools/cmd/controller-gen
@@ -42,13 +49,28 @@ deps:
 controlplane:
 	hack/build-controlplane.sh >/dev/null
 
+## node: kubelet, kube-proxy, kube-controller-manager, kube-scheduler, containerd and CoreDNS built from their
+## Go modules (hack/node), cached in .cache/node/
+node: controlplane
+	hack/build-node.sh >/dev/null
+
+## cluster-up: a real single-node cluster with the product installed, left running (root); see its output
+cluster-up: require-root deps node
+	go build -o $(BIN)/egress-cluster ./hack/cluster
+	EGRESS_NODE_ASSETS=$$(hack/build-node.sh) $(BIN)/egress-cluster up
+
+## cluster-down: stops the cluster-up cluster and removes everything it made
+cluster-down: require-root
+	go build -o $(BIN)/egress-cluster ./hack/cluster
+	$(BIN)/egress-cluster down
+
 ## unit: the tests that need neither root nor a control plane
 unit:
 	go test -count=1 -short ./...
 
 ## test: the whole suite, installing what it needs first
-test: deps lint verify-generated controlplane
-	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
+test: deps lint verify-generated controlplane node
+	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) EGRESS_NODE_ASSETS=$$(hack/build-node.sh) go test -count=1 -timeout $(TEST_TIMEOUT) $(GO_TEST_FLAGS) ./...
 	$(MAKE) fuzz
 	@echo "make test: all passed"
 
@@ -70,8 +92,8 @@ bench-micro:
 	go test -run '^$$' -bench . -benchmem ./pkg/policy
 
 ## demo: the product end to end on an embedded default (root; builds what it needs on first run)
-demo: require-root deps controlplane
-	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) go run ./hack/demo
+demo: require-root deps node
+	EGRESS_NODE_ASSETS=$$(hack/build-node.sh) go run ./hack/demo
 
 require-root:
 	@if [[ $$(id -u) != 0 ]]; then echo "make $(MAKECMDGOALS): needs root (network namespaces, iptables, apt-get); run it as root" >&2; exit 1; fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh installs the Debian packages the tests and the demo run for real: iptables for egress-init,
 # nginx as the "world" origin, prometheus for promtool and the scrape test, curl as the app, conntrack and
-# iproute2 for network namespaces. It installs only what is missing, so a warm run costs nothing.
+# iproute2 for network namespaces, runc and the CNI plugins for the real node (internal/cluster). It installs
+# only what is missing, so a warm run costs nothing.
 set -euo pipefail
 
 need=()
@@ -15,6 +16,9 @@ have ip || need+=(iproute2)
 have dig || need+=(dnsutils)
 have openssl || need+=(openssl)
 have strace || need+=(strace)
+have runc || need+=(runc)
+[[ -x /usr/lib/cni/ptp ]] || need+=(containernetworking-plugins)
+have nsenter || need+=(util-linux)
 
 if ((${#need[@]})); then
 	if [[ $(id -u) != 0 ]]; then

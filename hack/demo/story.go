@@ -1,157 +1,266 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"egress.io/egress/internal/cluster"
 	"egress.io/egress/internal/e2e"
-	"egress.io/egress/internal/testworld"
 )
 
-var step int
+// demo is the story's state: the environment, for cleanup.
+type demo struct {
+	mu   sync.Mutex
+	name string
+	env  *e2e.Env
+	step int
+	ctx  context.Context
+}
 
-// say starts a step of the story, or stops the story if the demo was interrupted.
-func say(format string, args ...any) {
-	if interrupted.Load() {
-		panic(stop{})
+// failure stops the story with an error.
+type failure struct{ err error }
+
+func (d *demo) must(err error) {
+	if err != nil {
+		panic(failure{err})
 	}
-	step++
-	fmt.Printf("\n==> %d. %s\n", step, fmt.Sprintf(format, args...))
+}
+
+// say starts a step of the story.
+func (d *demo) say(format string, args ...any) {
+	d.step++
+	fmt.Printf("\n==> %d. %s\n", d.step, fmt.Sprintf(format, args...))
 }
 
 // show prints what came back, indented.
 func show(text string) {
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Println("    " + line)
+		fmt.Println("    " + strings.TrimRight(line, "\r"))
 	}
 }
 
 // command prints a command as the person would type it.
 func command(cmd string) { fmt.Println("    $ " + cmd) }
 
-func story(r *runner, bin e2e.Binaries) {
+// kubectl runs kubectl, printing the command and what it printed.
+func (d *demo) kubectl(stdin string, args ...string) string {
+	command("kubectl " + strings.Join(args, " "))
+	out, err := d.env.Cluster.Kubectl(d.ctx, stdin, args...)
+	d.must(err)
+	show(out)
+	return out
+}
+
+// quiet runs kubectl without printing.
+func (d *demo) quiet(stdin string, args ...string) string {
+	out, err := d.env.Cluster.Kubectl(d.ctx, stdin, args...)
+	d.must(err)
+	return out
+}
+
+func (d *demo) cleanup() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.env != nil {
+		if err := d.env.Cluster.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "demo: stopping the node:", err)
+		}
+		return
+	}
+	if d.name != "" {
+		if c, err := cluster.Attach(d.name); err == nil {
+			_ = c.Stop()
+		}
+	}
+}
+
+func (d *demo) tell() (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			f, ok := v.(failure)
+			if !ok {
+				panic(v)
+			}
+			err = f.err
+		}
+	}()
 	start := time.Now()
-	say("A local control plane: etcd and kube-apiserver built from their Go modules; the product installed with kubectl")
-	env := e2e.Setup(r, bin)
+	var cancel context.CancelFunc
+	d.ctx, cancel = context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	d.name = "demo" + strconv.Itoa(os.Getpid())
+
+	d.say("A real Kubernetes node on this machine, and the product's images built without Docker")
+	fmt.Println("    kubelet, kube-proxy, controller manager, scheduler, containerd and CoreDNS built from their Go")
+	fmt.Println("    modules (hack/build-node.sh); runc and CNI plugins from Debian; images imported, never pulled.")
+	env, err := e2e.Setup(d.ctx, e2e.Options{Cluster: cluster.Options{Name: d.name}, Progress: indent{}})
+	d.must(err)
+	d.mu.Lock()
+	d.env = env
+	d.mu.Unlock()
 	c := env.Cluster
-	command("kubectl version")
-	show(c.Kubectl(r, "", "version"))
-	command("kubectl apply -k manifests/")
-	show(c.Applied)
-	fmt.Println("    The webhook runs as a local process with the Deployment's flags (certificates and ports local):")
-	show("egress-webhook " + strings.Join(c.WebhookArgs, " "))
+	d.kubectl("", "get", "nodes", "-o", "wide")
 
-	say("An operator opts a namespace in")
+	d.say("The product, installed as a user installs it: kubectl apply -k")
+	fmt.Println("    An overlay of manifests/ names the local images and this cluster's ranges:")
+	overlay, err := os.ReadFile(env.OverlayDir + "/kustomization.yaml")
+	d.must(err)
+	show(string(overlay))
+	command("kubectl apply -k overlay/")
+	show(env.Applied)
+	d.kubectl("", "get", "pods", "-A")
+
+	d.say("An operator opts a namespace in")
 	command("kubectl create namespace shop && kubectl annotate namespace shop egress.io/inject=enabled")
-	c.EnableNamespace(r, "shop")
-	show("namespace/shop annotated; the webhook's controller mirrored it to the label its namespaceSelector uses:")
-	show(c.Kubectl(r, "", "get", "namespace", "shop", "--show-labels"))
+	d.must(e2e.EnableNamespace(d.ctx, c, e2e.Namespace))
+	fmt.Println("    The webhook's controller mirrors the annotation to the label its namespaceSelector uses:")
+	d.kubectl("", "get", "namespace", "shop", "--show-labels")
 
-	say("A team creates a pod; the webhook injects egress-init and the egress-sidecar")
-	command("kubectl apply -n shop -f checkout.yaml")
-	show(e2e.PodManifest)
-	pod := env.CreatePod(r, "shop", e2e.PodManifest)
-	fmt.Println("    The API server stored it with these init containers (before the app):")
-	for _, ic := range pod.Spec.InitContainers {
+	d.say("A team deploys its app; the webhook injects egress-init and the egress-sidecar")
+	command("kubectl apply -f checkout.yaml")
+	show(e2e.AppDeployment)
+	d.quiet(e2e.AppDeployment, "apply", "-f", "-")
+	app, err := e2e.ReadyPod(d.ctx, c, e2e.Namespace, "app=checkout")
+	d.must(err)
+	d.kubectl("", "get", "pods", "-n", "shop")
+	fmt.Println("    What the API server stored: init containers before the app (egress-sidecar a native sidecar):")
+	for _, ic := range app.Spec.InitContainers {
 		kind := "runs to completion"
 		if ic.RestartPolicy != nil {
-			kind = "native sidecar, restartPolicy " + string(*ic.RestartPolicy)
+			kind = "restartPolicy " + string(*ic.RestartPolicy)
 		}
 		show(fmt.Sprintf("  %s (%s), user %d: %s", ic.Name, kind, *ic.SecurityContext.RunAsUser, strings.Join(ic.Args, " ")))
 	}
-	fmt.Println("    and annotations:")
-	for _, k := range []string{"egress.io/injected", "prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path"} {
-		show("  " + k + ": " + pod.Annotations[k])
-	}
+	d.kubectl("", "logs", "-n", "shop", app.Name, "-c", "egress-init")
+	d.kubectl("", "logs", "-n", "shop", app.Name, "-c", "app")
 
-	say("The pod runs in its own network namespace, as a kubelet would run it")
-	logs := map[string]*testworld.SyncBuffer{}
-	running := env.RunPod(r, pod, func(container string) *testworld.SyncBuffer {
-		if logs[container] == nil {
-			logs[container] = &testworld.SyncBuffer{}
-		}
-		return logs[container]
-	})
-	running.WaitReady(r, "egress-sidecar")
-	app := env.WrapPod(running)
-	fmt.Println("    egress-init installed the interception rules and exited:")
-	show(lastLines(logs["egress-init"].String(), 1))
-	fmt.Println("    egress-sidecar is ready (GET /ready on the admin port answered 200); it said:")
-	show(lastLines(logs["egress-sidecar"].String(), 3))
+	d.say("No EgressRuleSet selects the pod yet: everything it sends out is denied, with an explanation")
+	worldBefore, err := c.WorldConnections()
+	d.must(err)
+	d.curl(app, "-i", "http://api.example.test/")
+	d.curl(app, "-i", "http://api.example.test.egress.local/")
+	d.curl(app, "https://api.example.test/")
+	worldAfter, err := c.WorldConnections()
+	d.must(err)
+	fmt.Printf("    TCP connections that reached the world meanwhile: %d\n", worldAfter-worldBefore)
 
-	say("No EgressRuleSet selects the pod yet: everything it sends out is denied, with an explanation")
-	worldBefore := env.World.Connections(r)
-	call(app, "-i", "http://api.example.test/")
-	call(app, "-i", "http://api.example.test.egress.local/")
-	call(app, "https://api.example.test/")
-	fmt.Printf("    TCP connections that reached the world meanwhile: %d\n", env.World.Connections(r)-worldBefore)
-
-	say("The team allows api.example.test:443; the running sidecar picks it up live")
+	d.say("The team allows api.example.test:443; the running sidecar picks it up live")
 	command("kubectl apply -f payments-deps.yaml")
 	show(e2e.AllowAPIRuleSet)
-	c.Kubectl(r, e2e.AllowAPIRuleSet, "apply", "-f", "-")
+	d.quiet(e2e.AllowAPIRuleSet, "apply", "-f", "-")
 	applied := time.Now()
-	testworld.WaitFor(r, "the rule to be enforced", 10*time.Second, func() bool {
-		out, err := app.Curl("http://api.example.test.egress.local/")
+	d.must(e2e.Poll(d.ctx, "the rule to be enforced", func() bool {
+		out, err := e2e.Curl(d.ctx, c, app, "http://api.example.test.egress.local/")
 		return err == nil && strings.HasPrefix(out, "hello")
-	})
-	fmt.Printf("    (enforced %v after kubectl apply returned)\n", time.Since(applied).Round(time.Millisecond))
-	time.Sleep(300 * time.Millisecond) // let the controller write the status
-	command("kubectl get ers -n shop")
-	show(c.Kubectl(r, "", "get", "ers", "-n", "shop"))
+	}))
+	fmt.Printf("    (enforced %v after kubectl apply returned, each check a kubectl exec)\n", time.Since(applied).Round(time.Millisecond))
+	d.kubectl("", "get", "ers", "-n", "shop")
 	fmt.Println("    A plaintext call to NAME.egress.local leaves the pod as verified HTTPS to NAME:")
-	call(app, "http://api.example.test.egress.local/")
+	d.curl(app, "http://api.example.test.egress.local/")
 	fmt.Println("    HTTPS the app speaks itself passes through, by SNI:")
-	call(app, "https://api.example.test/")
+	d.curl(app, "https://api.example.test/")
 	fmt.Println("    Port 80 is still not allowed:")
-	call(app, "-i", "http://api.example.test/")
+	d.curl(app, "-i", "http://api.example.test/")
 
-	say("Audit mode: an operator observes before enforcing")
+	d.say("Audit mode: an operator observes before enforcing")
 	command("kubectl apply -f observe.yaml   # mode: Audit")
-	c.Kubectl(r, e2e.AuditRuleSet, "apply", "-f", "-")
-	testworld.WaitFor(r, "audit mode", 10*time.Second, func() bool {
-		_, err := app.Curl("-f", "http://api.example.test/")
+	d.quiet(e2e.AuditRuleSet, "apply", "-f", "-")
+	d.must(e2e.Poll(d.ctx, "audit mode", func() bool {
+		_, err := e2e.Curl(d.ctx, c, app, "-f", "http://api.example.test/")
 		return err == nil
-	})
-	call(app, "http://api.example.test/")
+	}))
+	d.curl(app, "http://api.example.test/")
 	fmt.Println("    and the sidecar logged it as a would-be denial:")
-	show(lastMatching(logs["egress-sidecar"].String(), `"decision":"audit"`))
-	command("kubectl delete ers -n shop observe")
-	c.Kubectl(r, "", "delete", "ers", "-n", "shop", "observe")
-	testworld.WaitFor(r, "enforcement", 10*time.Second, func() bool {
-		out, _ := app.Curl("-i", "http://api.example.test/")
+	logs, err := e2e.Logs(d.ctx, c, app, "egress-sidecar")
+	d.must(err)
+	show(lastMatching(logs, `"decision":"audit"`))
+	d.kubectl("", "delete", "ers", "-n", "shop", "observe")
+	d.must(e2e.Poll(d.ctx, "enforcement", func() bool {
+		out, _ := e2e.Curl(d.ctx, c, app, "-i", "http://api.example.test/")
 		return strings.Contains(out, "403")
-	})
-	call(app, "-i", "http://api.example.test/")
+	}))
+	d.curl(app, "-i", "http://api.example.test/")
 
-	say("The pod's metrics, as Prometheus scrapes them from the annotated admin port")
-	command("curl http://198.18.1.2:15020/metrics | grep -E '^egress_(http_requests|connections|policy_targets)'")
-	metrics, err := app.MetricLines("egress_http_requests_total", "egress_connections_total", "egress_policy_targets")
-	if err != nil {
-		r.Fatalf("metrics: %v", err)
-	}
+	d.say("The pod's metrics, from the admin port its annotations name")
+	command("kubectl get --raw /api/v1/namespaces/shop/pods/" + app.Name + ":15020/proxy/metrics | grep -E '^egress_(http_requests|connections|policy_targets)'")
+	metrics, err := e2e.MetricLines(d.ctx, c, app, "egress_http_requests_total", "egress_connections_total", "egress_policy_targets")
+	d.must(err)
 	show(metrics)
 
-	say("The sidecar dies: the app's connections are refused, never sent around it")
-	if err := running.Kill("egress-sidecar"); err != nil {
-		r.Fatalf("%v", err)
-	}
-	before := env.World.Connections(r)
-	call(app, "--resolve", "api.example.test:443:198.18.0.2", "https://api.example.test/")
-	fmt.Println("    DNS went through the sidecar too, so names no longer resolve:")
-	call(app, "http://api.example.test.egress.local/")
-	fmt.Printf("    TCP connections that reached the world meanwhile: %d\n", env.World.Connections(r)-before)
+	d.say("The sidecar is killed: the app's connections are refused, never sent around it; the kubelet restarts it")
+	d.deadSidecar(app)
 
-	say("Done in %v; cleaning up (namespaces, processes, control plane)", time.Since(start).Round(time.Second))
+	d.say("A Job completes: its native sidecar never keeps it alive")
+	command("kubectl apply -f report-job.yaml")
+	show(e2e.ReportJob)
+	d.quiet(e2e.ReportJob, "apply", "-f", "-")
+	d.kubectl("", "wait", "-n", "shop", "--for=condition=Complete", "job/report", "--timeout=120s")
+	d.kubectl("", "logs", "-n", "shop", "job/report", "-c", "app")
+
+	d.say("Done in %v (the node was Ready after %v); cleaning up: the node, its namespaces, cgroups and state",
+		time.Since(start).Round(time.Second), c.Started.Round(100*time.Millisecond))
+	return nil
 }
 
-// call runs curl as the app and shows what came back.
-func call(app *e2e.Pod, args ...string) {
-	command("curl " + strings.Join(args, " "))
-	out, err := app.Curl(args...)
+// deadSidecar kills the sidecar (twice if the kubelet restarts it before the checks: a native sidecar's
+// first restart is immediate, the next ones back off), shows the refused calls, then the restart.
+func (d *demo) deadSidecar(app *corev1.Pod) {
+	c := d.env.Cluster
+	status := func() corev1.ContainerStatus {
+		p, err := c.Client.CoreV1().Pods(app.Namespace).Get(d.ctx, app.Name, metav1.GetOptions{})
+		d.must(err)
+		s, _ := e2e.ContainerStatus(p, "egress-sidecar")
+		return s
+	}
+	// The first kill is restarted at once; a second one within the back-off leaves it down for seconds.
+	backingOff := func() bool {
+		w := status().State.Waiting
+		return w != nil && w.Reason == "CrashLoopBackOff"
+	}
+	for attempt := 0; attempt < 4 && !backingOff(); attempt++ {
+		s := status()
+		if s.State.Running == nil {
+			d.must(e2e.Poll(d.ctx, "the sidecar running", func() bool { return status().State.Running != nil }))
+			s = status()
+		}
+		d.must(c.KillContainer(d.ctx, s.ContainerID))
+		d.must(e2e.Poll(d.ctx, "the sidecar's exit", func() bool {
+			now := status()
+			return backingOff() || (now.State.Running != nil && now.RestartCount > s.RestartCount)
+		}))
+	}
+	fmt.Println("    (ctr tasks kill --signal SIGKILL on the egress-sidecar container; it is down, in the kubelet's back-off)")
+	before, err := c.WorldConnections()
+	d.must(err)
+	d.curl(app, "--resolve", "api.example.test:443:198.18.0.2", "https://api.example.test/")
+	fmt.Println("    DNS went through the sidecar too, so names no longer resolve:")
+	d.curl(app, "http://api.example.test.egress.local/")
+	after, err := c.WorldConnections()
+	d.must(err)
+	fmt.Printf("    TCP connections that reached the world meanwhile: %d\n", after-before)
+	fmt.Println("    The kubelet restarts the native sidecar (after a back-off), and the app works again:")
+	d.must(e2e.Poll(d.ctx, "the restarted sidecar", func() bool {
+		p, err := c.Client.CoreV1().Pods(app.Namespace).Get(d.ctx, app.Name, metav1.GetOptions{})
+		return err == nil && e2e.PodReady(p)
+	}))
+	d.kubectl("", "get", "pod", "-n", "shop", app.Name, "-o", "custom-columns=POD:.metadata.name,SIDECAR RESTARTS:.status.initContainerStatuses[1].restartCount,READY:.status.conditions[?(@.type=='Ready')].status")
+	d.curl(app, "http://api.example.test.egress.local/")
+}
+
+// curl runs curl as the app with kubectl exec and shows what came back.
+func (d *demo) curl(app *corev1.Pod, args ...string) {
+	command("kubectl exec -n shop deploy/checkout -- curl " + strings.Join(args, " "))
+	out, err := e2e.Curl(d.ctx, d.env.Cluster, app, args...)
 	if out != "" {
-		show(strings.ReplaceAll(strings.TrimRight(out, "\n"), "\r", ""))
+		show(out)
 	}
 	if err != nil {
 		msg := err.Error()
@@ -162,14 +271,6 @@ func call(app *e2e.Pod, args ...string) {
 	}
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
 func lastMatching(s, substr string) string {
 	lines := strings.Split(s, "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
@@ -178,4 +279,12 @@ func lastMatching(s, substr string) string {
 		}
 	}
 	return "(none)"
+}
+
+// indent prints progress lines indented under the current step.
+type indent struct{}
+
+func (indent) Write(p []byte) (int, error) {
+	show(string(p))
+	return len(p), nil
 }

@@ -1,17 +1,11 @@
-// Package e2e assembles the whole product for the end-to-end test (test/e2e) and the demo (hack/demo): a real
-// kube-apiserver and etcd, `kubectl apply -k manifests/`, the real webhook binary run as a local process with
-// the Deployment's flags, a namespace annotated for injection, a pod created through the API server and run
-// by internal/kubelet in a network namespace (egress-init, then the native sidecar as its UID, then the app),
-// and a "world" namespace at 198.18.0.0/15 addresses with nginx (HTTP and HTTPS for api.example.test with a
-// test CA) and a DNS server. Nothing in it asserts: the test asserts, the demo narrates.
+// Package e2e installs the whole product on a real node (internal/cluster) the way a user installs it, for
+// the end-to-end test (test/e2e), the demo (hack/demo) and `make cluster-up`: the product's images built
+// without Docker (internal/images) and imported into the node's containerd, `kubectl apply -k` of an overlay
+// of manifests/ that names those images and gives the webhook the cluster's ranges, the webhook running as
+// its Deployment behind its Service, and the story's objects (an app image with curl, a Prometheus that
+// discovers pods by their scrape annotations). Nothing in it asserts: the test asserts, the demo narrates.
 //
-// Addresses:
-//
-//	198.18.0.1   the pod, on its veth to the world     198.18.0.2  the world: nginx :80 :443, DNS :53
-//	198.18.1.2   the pod, on its veth to the host       198.18.1.1  the host: kube-apiserver
+// The world's certificates are signed by the world's own CA, which an image trusts only if it carries it:
+// the app image has it as its CA bundle, and the sidecar runs from an image layered on the product's that
+// adds it with EGRESS_CA_BUNDLE (the sidecar's --ca-bundle), as a user with a private CA would build one.
 package e2e
-
-import "egress.io/egress/internal/testworld"
-
-// T is what the environment needs of a test or of the demo.
-type T = testworld.T

@@ -1,73 +1,135 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"os/exec"
-	"path/filepath"
+	"net"
 	"strconv"
-	"time"
 
-	"egress.io/egress/internal/testworld"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"egress.io/egress/internal/cluster"
 )
 
-// Prometheus is a real Prometheus server scraping the pod's sidecar.
-type Prometheus struct {
-	addr string
-}
+// prometheusManifest runs Debian's Prometheus as a Deployment scraping the pods whose prometheus.io/scrape,
+// port and path annotations say so. Debian builds Prometheus without Kubernetes service discovery
+// (kubernetes_sd_configs), so the discovery step is AnnotatedTargets: the pods' annotations become file_sd
+// targets in the ConfigMap prometheus-targets; the scraping is Prometheus's own, over the pod network.
+const prometheusManifest = `apiVersion: v1
+kind: Namespace
+metadata: {name: monitoring}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: prometheus, namespace: monitoring}
+data:
+  prometheus.yml: |
+    global: {scrape_interval: 2s, scrape_timeout: 1s}
+    scrape_configs:
+    - job_name: annotated-pods
+      file_sd_configs: [{files: [/etc/prometheus-targets/*.json], refresh_interval: 2s}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: prometheus, namespace: monitoring}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: prometheus}}
+  template:
+    metadata: {labels: {app: prometheus}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: prometheus
+        image: ` + PrometheusRef + `
+        imagePullPolicy: Never
+        args: [--config.file=/etc/prometheus/prometheus.yml, --storage.tsdb.path=/prometheus, --web.listen-address=:9090]
+        readinessProbe:
+          httpGet: {path: /-/ready, port: 9090}
+          periodSeconds: 1
+        volumeMounts:
+        - {name: config, mountPath: /etc/prometheus}
+        - {name: targets, mountPath: /etc/prometheus-targets}
+        - {name: data, mountPath: /prometheus}
+      volumes:
+      - {name: config, configMap: {name: prometheus}}
+      - {name: targets, configMap: {name: prometheus-targets}}
+      - {name: data, emptyDir: {}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: prometheus, namespace: monitoring}
+spec:
+  selector: {app: prometheus}
+  ports: [{port: 9090}]
+`
 
-// StartPrometheus runs Debian's prometheus on the host with a static scrape config for the pod's admin port
-// (the address and path the webhook's scrape annotations name), scraping every second.
-func (e *Env) StartPrometheus(t T, pod *Pod) *Prometheus {
-	t.Helper()
-	dir := testworld.Dir(t, "egress-e2e-prometheus-")
-	port := freePorts(t, 1)[0]
-	target := PodIP.String() + ":" + pod.Spec().Annotations["prometheus.io/port"]
-	config := fmt.Sprintf(`global: {scrape_interval: 1s, scrape_timeout: 1s}
-scrape_configs:
-- job_name: egress-sidecar
-  metrics_path: %s
-  static_configs: [{targets: ["%s"], labels: {namespace: %s, pod: %s}}]
-`, pod.Spec().Annotations["prometheus.io/path"], target, pod.Spec().Namespace, pod.Spec().Name)
-	testworld.WriteFile(t, filepath.Join(dir, "prometheus.yml"), config)
-	cmd := exec.Command("prometheus", "--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address=127.0.0.1:"+strconv.Itoa(port))
-	out := &testworld.SyncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting prometheus: %v", err)
+// Prometheus is the Prometheus server running in the cluster.
+type Prometheus struct{ c *cluster.Cluster }
+
+// StartPrometheus installs Prometheus with the annotated pods as targets and waits until it is ready.
+func StartPrometheus(ctx context.Context, c *cluster.Cluster) (*Prometheus, error) {
+	if _, err := c.Kubectl(ctx, prometheusManifest, "apply", "-f", "-"); err != nil {
+		return nil, err
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", out.String())
-		}
-	})
-	p := &Prometheus{addr: "127.0.0.1:" + strconv.Itoa(port)}
-	testworld.WaitFor(t, "prometheus ready", 30*time.Second, func() bool {
-		resp, err := http.Get("http://" + p.addr + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return p
-}
-
-// Query runs an instant PromQL query and returns the value of its single sample, or an error if the result
-// is not exactly one sample.
-func (p *Prometheus) Query(query string) (float64, error) {
-	resp, err := http.Get("http://" + p.addr + "/api/v1/query?query=" + url.QueryEscape(query))
+	targets, err := AnnotatedTargets(ctx, c)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	cm := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "prometheus-targets", Namespace: "monitoring"},
+		Data:       map[string]string{"pods.json": targets},
+	}
+	if _, err := c.Client.CoreV1().ConfigMaps("monitoring").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		return nil, err
+	}
+	if _, err := c.Kubectl(ctx, "", "-n", "monitoring", "rollout", "status", "deployment/prometheus", "--timeout=120s"); err != nil {
+		return nil, err
+	}
+	return &Prometheus{c: c}, nil
+}
+
+// AnnotatedTargets is the discovery Prometheus's kubernetes_sd_configs with the usual annotation relabelling
+// would do: every running pod annotated prometheus.io/scrape=true, at its IP and prometheus.io/port, with
+// its prometheus.io/path, labelled with its namespace and name, as file_sd JSON.
+func AnnotatedTargets(ctx context.Context, c *cluster.Cluster) (string, error) {
+	pods, err := c.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", err
+	}
+	type group struct {
+		Targets []string          `json:"targets"`
+		Labels  map[string]string `json:"labels"`
+	}
+	groups := []group{}
+	for _, p := range pods.Items {
+		a := p.Annotations
+		if a["prometheus.io/scrape"] != "true" || a["prometheus.io/port"] == "" || p.Status.PodIP == "" || p.DeletionTimestamp != nil {
+			continue
+		}
+		path := a["prometheus.io/path"]
+		if path == "" {
+			path = "/metrics"
+		}
+		groups = append(groups, group{
+			Targets: []string{net.JoinHostPort(p.Status.PodIP, a["prometheus.io/port"])},
+			Labels:  map[string]string{"__metrics_path__": path, "namespace": p.Namespace, "pod": p.Name},
+		})
+	}
+	data, err := json.Marshal(groups)
+	return string(data), err
+}
+
+// Query runs an instant PromQL query through the API server's service proxy and returns the value of its
+// single sample, or an error if the result is not exactly one sample.
+func (p *Prometheus) Query(ctx context.Context, query string) (float64, error) {
+	body, err := p.c.Client.CoreV1().Services("monitoring").ProxyGet("http", "prometheus", "9090", "/api/v1/query",
+		map[string]string{"query": query}).DoRaw(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("query %q: %w: %s", query, err, body)
+	}
 	var r struct {
 		Status string `json:"status"`
 		Data   struct {

@@ -75,15 +75,18 @@ func sweepStale() {
 	}
 }
 
-// NewPair creates a fresh pair with unique names, loopback up in both namespaces, PodIPv4/PodIPv6 and
+// CreatePair creates a fresh pair with unique names, loopback up in both namespaces, PodIPv4/PodIPv6 and
 // WorldIPv4/WorldIPv6 on the veth (/24 and /64, IPv6 without duplicate address detection so it is usable
 // at once) and routes for 198.18.0.0/15 and 2001:db8::/32 from the pod to the world, nothing more. The
-// veth is created inside the namespaces, never in the host's. t.Cleanup deletes both namespaces, even
-// when the test fails. It fails t unless run as root with ip available.
-func NewPair(t T, opts ...Option) *Pair {
-	t.Helper()
-	RequireRoot(t)
-	RequireCommands(t, "ip", "setpriv")
+// veth is created inside the namespaces, never in the host's. Remove deletes both namespaces; on error
+// nothing is left. It needs root and ip.
+func CreatePair(opts ...Option) (_ *Pair, err error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("network namespaces need root (euid is %d)", os.Geteuid())
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		return nil, fmt.Errorf("network namespaces need ip (iproute2): %w", err)
+	}
 	sweepOnce.Do(sweepStale)
 	// Names hold the pid, so concurrent test binaries do not collide and sweepStale can tell whose they
 	// are; "egt4194304-999p" is the longest, within IFNAMSIZ (15).
@@ -96,15 +99,15 @@ func NewPair(t T, opts ...Option) *Pair {
 	for _, opt := range opts {
 		opt(p)
 	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, p.Remove())
+		}
+	}()
 	for _, ns := range []string{p.Pod, p.World} {
 		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-			t.Fatalf("creating network namespace %s: %v: %s", ns, err, out)
+			return nil, fmt.Errorf("creating network namespace %s: %v: %s", ns, err, out)
 		}
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "delete", ns).CombinedOutput(); err != nil {
-				t.Errorf("deleting network namespace %s: %v: %s", ns, err, out)
-			}
-		})
 	}
 	steps := [][]string{
 		{"ip", "link", "add", p.PodIf, "netns", p.Pod, "type", "veth", "peer", "name", p.WorldIf, "netns", p.World},
@@ -125,9 +128,41 @@ func NewPair(t T, opts ...Option) *Pair {
 	}
 	for _, step := range steps {
 		if out, err := exec.Command(step[0], step[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("setting up namespaces: %s: %v: %s", strings.Join(step, " "), err, out)
+			return nil, fmt.Errorf("setting up namespaces: %s: %v: %s", strings.Join(step, " "), err, out)
 		}
 	}
+	return p, nil
+}
+
+// Remove deletes both namespaces (and so the veth); a namespace already gone is not an error.
+func (p *Pair) Remove() error {
+	var errs []error
+	for _, ns := range []string{p.Pod, p.World} {
+		if _, err := os.Stat(filepath.Join(netnsDir, ns)); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "delete", ns).CombinedOutput(); err != nil {
+			errs = append(errs, fmt.Errorf("deleting network namespace %s: %v: %s", ns, err, out))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NewPair is CreatePair for a test: it fails t (naming what is missing) and removes the pair in
+// t.Cleanup, even when the test fails.
+func NewPair(t T, opts ...Option) *Pair {
+	t.Helper()
+	RequireRoot(t)
+	RequireCommands(t, "ip", "setpriv")
+	p, err := CreatePair(opts...)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() {
+		if err := p.Remove(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
 	return p
 }
 

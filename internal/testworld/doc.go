@@ -3,11 +3,7 @@
 // (see internal/netnstest) at 198.18.0.0/15 addresses. Every helper registers its own cleanup with t.
 package testworld
 
-import "egress.io/egress/internal/netnstest"
+import "egress.io/egress/internal/testenv"
 
-// T is what the helpers need of a test (or of the demo, which implements it with its own cleanup stack).
-type T interface {
-	netnstest.T
-	Logf(format string, args ...any)
-	Failed() bool
-}
+// T is testenv.T, named here because most of this package's wrappers take one.
+type T = testenv.T

@@ -57,13 +57,12 @@ type Env struct {
 	Procs *proc.Group
 
 	log      io.Writer
-	t        *tb
 	redirect int // capture port egress-init currently redirects to
 }
 
 // New builds the world. On error it has already cleaned up after itself.
 func New(ctx context.Context, opts Options) (e *Env, err error) {
-	e = &Env{t: &tb{}, log: opts.Log}
+	e = &Env{log: opts.Log}
 	if e.log == nil {
 		e.log = io.Discard
 	}
@@ -93,7 +92,7 @@ func New(ctx context.Context, opts Options) (e *Env, err error) {
 	}
 
 	e.logf("creating the pod and world namespaces")
-	if err = e.t.catch(func() { e.Pair = netnstest.NewPair(e.t) }); err != nil {
+	if e.Pair, err = netnstest.CreatePair(); err != nil {
 		return e, err
 	}
 	if err = e.configureNamespaces(); err != nil {
@@ -153,9 +152,8 @@ func (e *Env) close(keep bool) error {
 	}
 	var errs []error
 	if e.Pair != nil {
-		errs = append(errs, os.RemoveAll(e.etcDir()))
+		errs = append(errs, os.RemoveAll(e.etcDir()), e.Pair.Remove())
 	}
-	errs = append(errs, e.t.cleanup())
 	if e.Dir != "" && !keep {
 		errs = append(errs, os.RemoveAll(e.Dir))
 	}
