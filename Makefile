@@ -35,11 +35,17 @@ generate: $(CONTROLLER_GEN)
 verify-generated: $(CONTROLLER_GEN)
 	hack/verify-generated.sh
 
-## lint: gofmt over every Go file, go vet over the main module
-lint:
+STATICCHECK := $(BIN)/staticcheck
+
+$(STATICCHECK): hack/tools/go.mod hack/tools/go.sum
+	cd hack/tools && go build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+
+## lint: gofmt over every Go file, go vet and staticcheck (pinned in hack/tools/go.mod) over the main module
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
 	if [[ -n "$$out" ]]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	$(STATICCHECK) ./...
 
 ## deps: Debian packages the tests use (apt-get, only what is missing)
 deps:

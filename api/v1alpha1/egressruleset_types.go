@@ -94,7 +94,3 @@ type EgressRuleSetList struct {
 
 // ConditionAccepted is the condition type that says whether every target of a rule set is valid.
 const ConditionAccepted = "Accepted"
-
-func init() {
-	SchemeBuilder.Register(&EgressRuleSet{}, &EgressRuleSetList{})
-}

@@ -177,7 +177,7 @@ func DebianPackageFiles(pkg string) ([]string, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("Debian package %s is not installed (apt-get install %s): %w", pkg, pkg, err)
+		return nil, fmt.Errorf("the Debian package %s is not installed (apt-get install %s): %w", pkg, pkg, err)
 	}
 	defer list.Close()
 	var files []string

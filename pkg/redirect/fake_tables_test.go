@@ -41,6 +41,8 @@ func newFakeTables() *fakeTables {
 var fakeBuiltinTargets = []string{"ACCEPT", "DROP", "RETURN", "REJECT", "REDIRECT", "DNAT", "SNAT", "MASQUERADE", "LOG"}
 
 // errNoChain imitates iptables' message, which go-iptables' IsNotExist recognises.
+//
+//lint:ignore ST1005 iptables' own message, punctuation included, is what go-iptables matches
 var errNoChain = errors.New("iptables: No chain/target/match by that name.")
 
 func (f *fakeTables) check(op string, args ...string) error {

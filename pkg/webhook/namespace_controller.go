@@ -91,7 +91,7 @@ func DesiredInjectLabel(ns *corev1.Namespace) (string, bool) {
 func ownsInjectLabel(ns *corev1.Namespace) bool {
 	for _, mf := range ns.ManagedFields {
 		if mf.Manager == NamespaceFieldOwner && mf.FieldsV1 != nil &&
-			strings.Contains(string(mf.FieldsV1.Raw), `"f:`+inject.LabelInject+`"`) {
+			strings.Contains(mf.FieldsV1.GetRawString(), `"f:`+inject.LabelInject+`"`) {
 			return true
 		}
 	}

@@ -27,6 +27,9 @@ type RuleSetReconciler struct {
 }
 
 // SetupWithManager registers the controller; it reconciles on spec changes (generation) only.
+// conflictRetry is how soon a status update that lost a race is tried again.
+const conflictRetry = 100 * time.Millisecond
+
 func (r *RuleSetReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("egressruleset-status").
@@ -51,7 +54,7 @@ func (r *RuleSetReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	set.Status = desired
 	if err := r.Client.Status().Update(ctx, set); err != nil {
 		if apierrors.IsConflict(err) {
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("updating status of EgressRuleSet %s: %w", req.NamespacedName, err)
 	}
