@@ -32,7 +32,7 @@ func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, d
 	authority := dec.target.Authority()
 	var x exchange
 	for attempt := 1; ; attempt++ {
-		uc, reused, err := p.pool.get(ctx, key, dec.v)
+		uc, reused, err := p.pool.get(ctx, key, dec.v, replayable(req))
 		if err != nil {
 			return p.failed(cc, req, dec, authority, err)
 		}
@@ -279,6 +279,12 @@ func (x *exchange) switchProtocols(resp *http.Response, upgrade bool) {
 
 // errClientGone says the app's connection failed while the exchange wrote to it.
 var errClientGone = errors.New("the app closed its connection")
+
+// replayable reports whether a request can be sent again on a new connection: idempotent, and nothing of
+// it is read from the app after its head.
+func replayable(req *http.Request) bool {
+	return idempotent(req) && (req.Body == nil || req.Body == http.NoBody)
+}
 
 // idempotent reports whether a request may be sent twice: a method that says so, or an idempotency key.
 func idempotent(req *http.Request) bool {

@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -149,18 +148,18 @@ func (cc *clientConn) waitReadable(deadline time.Time) bool {
 		n, err := cc.conn.Read(b[:0])
 		return n == 0 && err == nil
 	}
-	readable := false
-	err := cc.raw.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
-			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-		if errno == syscall.EAGAIN {
-			return false // not yet: park until readable
+	// The first call finds nothing to do (the app was just answered), so the goroutine parks until the
+	// poller reports the socket readable; the second call confirms it. No system call is made: the read
+	// that follows takes the bytes. (A stale readiness only means that read waits instead.)
+	waited := false
+	err := cc.raw.Read(func(uintptr) bool {
+		if !waited {
+			waited = true
+			return false
 		}
-		readable = errno == 0 && n > 0
 		return true
 	})
-	return err == nil && readable
+	return err == nil
 }
 
 var (
