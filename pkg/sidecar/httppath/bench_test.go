@@ -46,3 +46,41 @@ func BenchmarkOrigination(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOriginationParallel is BenchmarkOrigination with 64 keep-alive connections at once.
+func BenchmarkOriginationParallel(b *testing.B) {
+	body := strings.Repeat("x", 100)
+	up, bundle := tlsUpstream(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, body)
+	}))
+	p := port(b, up.URL)
+	env := newProxyEnv(b, bundle, fmt.Sprintf("example.com:%d", p), fmt.Sprintf("127.0.0.1:%d", p))
+	env.resolve("example.com", "127.0.0.1")
+	req := fmt.Sprintf("GET /small HTTP/1.1\r\nHost: example.com.egress.local:%d\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n", p)
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", env.addr)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for pb.Next() {
+			if _, err := io.WriteString(c, req); err != nil {
+				b.Error(err)
+				return
+			}
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -148,18 +149,28 @@ func (cc *clientConn) waitReadable(deadline time.Time) bool {
 		n, err := cc.conn.Read(b[:0])
 		return n == 0 && err == nil
 	}
-	// The first call finds nothing to do (the app was just answered), so the goroutine parks until the
-	// poller reports the socket readable; the second call confirms it. No system call is made: the read
-	// that follows takes the bytes. (A stale readiness only means that read waits instead.)
-	waited := false
-	err := cc.raw.Read(func(uintptr) bool {
-		if !waited {
-			waited = true
+	// The first call peeks, as the app may have sent its next request already (RawConn.Read forgets a
+	// readiness the poller reported before it was called); when nothing is there the goroutine parks until
+	// the poller reports the socket readable, and the second call confirms it without another system call:
+	// the read that follows takes the bytes (or the end of the connection).
+	first := true
+	readable := false
+	err := cc.raw.Read(func(fd uintptr) bool {
+		if !first {
+			readable = true
+			return true
+		}
+		first = false
+		var b [1]byte
+		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+		if errno == syscall.EAGAIN {
 			return false
 		}
+		readable = errno == 0 && n > 0
 		return true
 	})
-	return err == nil
+	return err == nil && readable
 }
 
 var (
