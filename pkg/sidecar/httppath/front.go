@@ -76,8 +76,8 @@ func (h *headLimit) Read(p []byte) (int, error) {
 // done, the connection cannot carry another request, or Shutdown.
 //
 // An idle keep-alive connection costs little: this goroutine waits for the app's next bytes holding no
-// buffers and on a small stack, and each burst of requests is served on a goroutine of its own, which
-// takes the buffers from pools and leaves with the stack it grew.
+// buffers and on a small stack, and each burst of requests is served by one of the path's workers, whose
+// stacks have grown to what serving takes, with buffers from pools.
 func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) {
 	cc := &clientConn{conn: c, orig: orig, head: headLimit{r: c, left: -1}, done: make(chan bool, 1)}
 	if sc, ok := c.(syscall.Conn); ok {
@@ -98,7 +98,7 @@ func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) 
 			return
 		}
 		cc.idle.Store(false)
-		go func() { cc.done <- p.serveBurst(ctx, cc) }()
+		p.workers.run(burst{ctx: ctx, cc: cc, serve: p.serveBurst})
 		if !<-cc.done {
 			return
 		}
