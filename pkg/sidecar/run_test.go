@@ -194,7 +194,7 @@ func TestRunForwardsHTTP(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{"egress_policy_targets 2", `egress_policy_reloads_total{result="success"} 1`, `egress_dns_queries_total{result="local"} 0`,
-		`egress_http_requests_total{code="200",decision="allow",host="api.example.test"} 1`} {
+		`egress_http_requests_total{code="200",decision="allow",host="api.example.test",route=""} 1`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

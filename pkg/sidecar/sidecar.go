@@ -151,6 +151,8 @@ func build(cfg Config, opts Options, state *policyState, names decide.NameCache,
 		Guard:    guard,
 		Names:    names,
 		IsSelf:   func(ap netip.AddrPort) bool { return isSelf(ap, cfg.CapturePort, self) },
+
+		ClusterDomain: cfg.ClusterDomain,
 	}
 	reporter := record.NewReporter(log, cfg.DecisionsBuffer, cfg.LogAllowed)
 	labels := telemetry.NewLabels(cfg.MaxHostLabels)

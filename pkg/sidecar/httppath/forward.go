@@ -2,8 +2,10 @@ package httppath
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,42 +28,130 @@ const expectContinueTimeout = time.Second
 const maxAttempts = 3
 
 // forward sends an allowed request upstream and its response back, and reports whether the app's
-// connection can carry another request.
+// connection can carry another request. A route's timeout bounds the whole request, retries included; its
+// retries send the request again after a failure worth it (see retry.go) while nothing has reached the app.
 func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, dec decided, start time.Time) bool {
-	key := poolKey{name: dec.target.Name, port: dec.target.Port, tls: dec.target.Originate}
-	authority := dec.target.Authority()
+	route := dec.v.Route
+	var deadline time.Time
+	if route != nil && route.Timeout > 0 {
+		deadline = start.Add(route.Timeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	retries := 0
+	if route != nil && route.Retries > 0 && retryEligible(req) {
+		retries = route.Retries
+	}
+	body, retries := keepBody(req, retries)
+	p.budget.request(dec.host.Label())
+
 	var x exchange
-	for attempt := 1; ; attempt++ {
-		uc, reused, err := p.pool.get(ctx, key, dec.v, replayable(req))
-		if err != nil {
-			return p.failed(cc, req, dec, authority, err)
+	for attempt := 0; ; attempt++ {
+		if body != nil {
+			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		x = exchange{p: p, cc: cc, uc: uc, req: req, dec: dec}
-		x.run()
-		if x.retry && reused && attempt < maxAttempts {
-			uc.conn.Close()
-			continue
+		left := attempt < retries
+		x = p.attempt(ctx, cc, req, dec, deadline, func(reason string, wait time.Duration) (time.Duration, bool) {
+			if !left {
+				return 0, false
+			}
+			wait = max(wait, backoff(route.Backoff, attempt+1, randomInt64N))
+			if !deadline.IsZero() && p.opts.Now().Add(wait).After(deadline) {
+				return 0, false
+			}
+			if !p.budget.allow(dec.host.Label()) {
+				dec.host.RetryBudgetExhausted(dec.route)
+				return 0, false
+			}
+			dec.host.Retry(dec.route, reason)
+			return wait, true
+		})
+		if x.retryWait < 0 {
+			break
 		}
-		break
+		select {
+		case <-time.After(x.retryWait):
+		case <-ctx.Done():
+		}
 	}
 	switch {
 	case x.status == 0 && x.err != nil:
 		// Nothing reached the app: answer for the upstream.
-		x.uc.conn.Close()
-		return p.failed(cc, req, dec, authority, x.err)
-	case x.reuseUpstream:
-		p.pool.put(x.uc)
-	default:
-		x.uc.conn.Close()
+		if errors.Is(x.err, context.DeadlineExceeded) || !deadline.IsZero() && decide.IsTimeout(x.err) {
+			dec.host.Timeout(dec.route)
+			x.err = &decide.UpstreamError{Kind: decide.ErrTimeout, Name: dec.target.Name,
+				Err: fmt.Errorf("route %s allows %v for the request, retries included", route.Name, route.Timeout)}
+		}
+		return p.failed(cc, req, dec, dec.target.Authority(), x.err)
 	}
-	dec.host.Request(x.status, dec.v.Action)
+	dec.host.Request(x.status, dec.v.Action, dec.route)
 	if x.status != statusClientClosed {
-		dec.host.Observe(p.opts.Now().Sub(start))
+		dec.host.Observe(dec.route, p.opts.Now().Sub(start))
 	}
 	if x.err != nil && x.status != 0 {
 		p.logUpstreamError(dec, reasonOf(x.err), x.err)
 	}
 	return x.keepClient && !p.shuttingDown()
+}
+
+// retryCheck is asked, when an attempt failed in a way worth a retry before anything reached the app,
+// whether to retry and after how long; wait is the least the upstream asked for (Retry-After).
+type retryCheck func(reason string, wait time.Duration) (time.Duration, bool)
+
+// attempt sends the request once (again on a fresh connection when a reused one turns out closed) and
+// settles both connections. The result's retryWait is >= 0 when the request is to be sent again after it.
+func (p *Path) attempt(ctx context.Context, cc *clientConn, req *http.Request, dec decided, deadline time.Time, check retryCheck) exchange {
+	key := poolKey{name: dec.target.Name, port: dec.target.Port, tls: dec.target.Originate}
+	for tries := 1; ; tries++ {
+		uc, reused, err := p.pool.get(ctx, key, dec.v, replayable(req))
+		if err != nil {
+			x := exchange{err: err, retryWait: -1}
+			if reason, ok := retryForError(err); ok {
+				if wait, ok := check(reason, 0); ok {
+					x.retryWait = wait
+				}
+			}
+			return x
+		}
+		if !deadline.IsZero() {
+			uc.conn.SetDeadline(deadline)
+		}
+		x := exchange{p: p, cc: cc, uc: uc, req: req, dec: dec, check: check, deadline: deadline, retryWait: -1}
+		x.run()
+		if x.retry && reused && tries < maxAttempts {
+			uc.conn.Close()
+			continue
+		}
+		switch {
+		case x.reuseUpstream:
+			uc.conn.SetDeadline(time.Time{})
+			p.pool.put(uc)
+		default:
+			uc.conn.Close()
+		}
+		return x
+	}
+}
+
+// keepBody reads a request body small enough to be sent again into memory, when retries are possible; a
+// longer one (or one the app sends only after "100 Continue") is streamed once, without retries.
+func keepBody(req *http.Request, retries int) ([]byte, int) {
+	if retries == 0 || req.Body == nil || req.Body == http.NoBody {
+		return nil, retries
+	}
+	if expectsContinue(req) || req.ContentLength > maxRetryBody {
+		return nil, 0
+	}
+	buf, err := io.ReadAll(io.LimitReader(req.Body, maxRetryBody+1))
+	if err != nil || len(buf) > maxRetryBody {
+		req.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
+		return nil, 0
+	}
+	return buf, retries
 }
 
 // exchange is one request sent on one upstream connection and its response.
@@ -78,6 +168,9 @@ type exchange struct {
 
 	retry         bool // nothing was sent or received that stops the request from being sent again
 	reuseUpstream bool
+	check         retryCheck    // may a failure worth a retry be retried (nil: no)
+	deadline      time.Time     // the route's timeout, if any
+	retryWait     time.Duration // >= 0: the request goes again after this wait
 	keepClient    bool
 }
 
@@ -99,9 +192,51 @@ func (x *exchange) run() {
 	resp, err := x.firstResponse(hasBody)
 	if err != nil {
 		x.fail(err, !hasBody)
+		if x.status == 0 && x.check != nil && !x.retry {
+			if reason, ok := retryForError(err); ok {
+				if wait, ok := x.check(reason, 0); ok {
+					x.retryWait = wait
+				}
+			}
+		}
 		return
 	}
+	if x.check != nil && x.bodySent() {
+		remaining := time.Duration(0)
+		if !x.deadline.IsZero() {
+			remaining = max(time.Until(x.deadline), time.Nanosecond)
+		}
+		if reason, wait, ok := retryForResponse(resp, remaining, time.Now()); ok {
+			if wait, ok := x.check(reason, wait); ok {
+				// The answer goes nowhere: the request is sent again.
+				discardResponse(resp)
+				x.retryWait = wait
+				return
+			}
+		}
+	}
 	x.respond(resp, upgrade)
+}
+
+// bodySent reports whether the request body (if any) went out whole already, so that the request could be
+// sent again; a body still going out (the upstream answered early) is not waited for.
+func (x *exchange) bodySent() bool {
+	if x.bodyDone == nil {
+		return x.req.Body == nil || x.req.Body == http.NoBody
+	}
+	select {
+	case err := <-x.bodyDone:
+		x.bodyDone = nil
+		return err == nil
+	default:
+		return false
+	}
+}
+
+// discardResponse drops a response that will not be passed on.
+func discardResponse(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
 }
 
 // firstResponse starts the request body (at once, or once the upstream asks for it or stays silent past

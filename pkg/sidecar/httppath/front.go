@@ -222,16 +222,20 @@ func (p *Path) serveRequest(ctx context.Context, cc *clientConn, req *http.Reque
 	if err != nil {
 		return p.refuse(ctx, cc, req, req.Host, http.StatusBadRequest, reasonBadRequest, err.Error())
 	}
-	dec, err := p.decideRequest(ctx, host, cc.orig.Port())
+	rreq := routeRequest(req)
+	dec, err := p.decideRequest(ctx, host, cc.orig.Port(), rreq)
 	if err != nil {
 		return p.refuse(ctx, cc, req, host, http.StatusBadRequest, reasonBadRequest, "Host: "+err.Error())
 	}
 	authority := dec.target.Authority()
 	if !dec.v.Allowed() {
-		header, body := denialText(dec.v, authority)
+		header, body := denialText(dec.v, authority, rreq)
+		if bk := dec.v.Backend; bk != nil {
+			return p.toBackend(ctx, cc, req, dec, host, header, start)
+		}
 		keep := consumeBody(req) && !req.Close
 		writeOwn(cc.bw, req, http.StatusForbidden, headerDenied, header, body, !keep)
-		dec.host.Request(http.StatusForbidden, policy.Deny)
+		dec.host.Request(http.StatusForbidden, policy.Deny, dec.route)
 		return cc.bw.Flush() == nil && keep
 	}
 	if dec.v.Err != nil {
@@ -270,8 +274,29 @@ func (p *Path) failed(cc *clientConn, req *http.Request, dec decided, authority 
 	header, body := failureText(reason, authority, err)
 	keep := consumeBody(req) && !req.Close
 	writeOwn(cc.bw, req, status, headerError, header, body, !keep)
-	dec.host.Request(status, dec.v.Action)
+	dec.host.Request(status, dec.v.Action, dec.route)
 	return cc.bw.Flush() == nil && keep
+}
+
+// Headers a denied request carries to the denied-requests backend.
+const (
+	headerOriginalHost = "X-Egress-Original-Host"
+)
+
+// toBackend forwards a denied plain-HTTP request to the in-cluster backend the policy names instead of
+// answering 403: Host is the backend's, the original Host is in X-Egress-Original-Host and the denial in
+// X-Egress-Denied. The request stays a denial in the record and the metrics.
+func (p *Path) toBackend(ctx context.Context, cc *clientConn, req *http.Request, dec decided, host, denial string, start time.Time) bool {
+	bk := dec.v.Backend
+	authority := net.JoinHostPort(bk.Name, strconv.Itoa(int(bk.Port)))
+	dec.target = requestTarget{Name: bk.Name, Port: bk.Port, Host: authority, authority: authority}
+	if bk.Err != nil {
+		return p.failed(cc, req, dec, authority, bk.Err)
+	}
+	dec.v.Dial, dec.v.Route = bk.Dial, nil
+	req.Header.Set(headerOriginalHost, host)
+	req.Header.Set(headerDenied, denial)
+	return p.forward(ctx, cc, req, dec, start)
 }
 
 // refuse answers a request refused before any policy decision (bad Host, CONNECT, a head that does not
@@ -280,7 +305,7 @@ func (p *Path) refuse(ctx context.Context, cc *clientConn, req *http.Request, ho
 	p.opts.Reporter.Report(ctx, eventRefused(p.opts.Now(), reason, host))
 	writeOwn(cc.bw, req, status, headerError, headerValue(reason+"; "+msg), "egress: "+msg+"\n", true)
 	cc.bw.Flush()
-	p.opts.Metrics.Host("").Request(status, policy.Deny)
+	p.opts.Metrics.Host("").Request(status, policy.Deny, "")
 	return false
 }
 

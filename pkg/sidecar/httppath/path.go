@@ -59,6 +59,7 @@ type Path struct {
 	opts    Options
 	pool    *pool
 	workers *workers
+	budget  *retryBudget
 	h2      *h2Front
 	mu      sync.Mutex
 	conns   map[*clientConn]struct{}
@@ -82,7 +83,7 @@ func New(opts Options) (*Path, error) {
 		MinVersion:         tls.VersionTLS12,
 		ClientSessionCache: tls.NewLRUClientSessionCache(tlsSessionCacheSize),
 	}
-	p := &Path{opts: opts, conns: map[*clientConn]struct{}{}, empty: make(chan struct{}), workers: newWorkers()}
+	p := &Path{opts: opts, conns: map[*clientConn]struct{}{}, empty: make(chan struct{}), workers: newWorkers(), budget: newRetryBudget(opts.Now)}
 	p.pool = newPool(tlsConfig, opts.ConnectTimeout, opts.TLSHandshakeTimeout, opts.IdleTimeout, opts.Now)
 	p.h2 = newH2Front(p, tlsConfig)
 	return p, nil

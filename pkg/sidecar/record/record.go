@@ -22,6 +22,8 @@ type Event struct {
 	RuleSet    string    `json:"rule_set,omitempty"`
 	Target     string    `json:"target,omitempty"`
 	Suggestion string    `json:"suggestion,omitempty"`
+	// Route is the route that allowed an HTTP request on a host that routes restrict.
+	Route string `json:"route,omitempty"`
 	// AddressClass is, when the address guard refused (or in audit mode let through) the address, the
 	// special-purpose range it lies in.
 	AddressClass string `json:"address_class,omitempty"`
@@ -105,6 +107,9 @@ func (r *Reporter) Report(ctx context.Context, ev Event) {
 		slog.String("rule_set", ev.RuleSet),
 		slog.String("target", ev.Target),
 		slog.String("suggestion", ev.Suggestion),
+	}
+	if ev.Route != "" {
+		attrs = append(attrs, slog.String("route", ev.Route))
 	}
 	if ev.AddressClass != "" {
 		attrs = append(attrs, slog.String("address_class", ev.AddressClass))
