@@ -120,7 +120,9 @@ func TestMergeSkipsWhatNoTargetAllowsAndCountsOverflow(t *testing.T) {
 }
 
 func TestMinimal(t *testing.T) {
-	obs := func(entries ...record.SummaryEntry) []Observation { return Merge([]PodSummary{pod("a", entries...)}).Observations }
+	obs := func(entries ...record.SummaryEntry) []Observation {
+		return Merge([]PodSummary{pod("a", entries...)}).Observations
+	}
 	allowedNames := map[string]bool{"api.example.test:443": true, "203.0.113.7:5432": true}
 	tests := []struct {
 		name string
