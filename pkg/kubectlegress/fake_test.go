@@ -3,7 +3,6 @@ package kubectlegress
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -139,5 +138,3 @@ func fakeDial(f *fakeCluster) dialer {
 		return f, ns, nil
 	}
 }
-
-func lines(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") }

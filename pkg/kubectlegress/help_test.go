@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"egress.io/egress/internal/docsection"
 	"egress.io/egress/pkg/settings"
 )
 
@@ -33,5 +34,16 @@ func TestHelp(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"frobnicate"}, env(nil), &out, &out, nil); !errors.As(err, &usage) {
 		t.Errorf("unknown command: %v", err)
+	}
+}
+
+// TestDocsFlagTables keeps docs/kubectl-egress.md's flag tables equal to the commands' tables.
+func TestDocsFlagTables(t *testing.T) {
+	s, w, st := newSuggestOptions(), whyOptions{common: defaultCommon()}, statusOptions{common: defaultCommon(), Top: 10}
+	for name, flags := range map[string][]settings.Flag{"suggest flags": s.flags(), "why flags": w.flags(), "status flags": st.flags()} {
+		if err := docsection.Check("../../docs/kubectl-egress.md", name, "go test ./pkg/kubectlegress -update",
+			settings.MarkdownTable(flags), *update); err != nil {
+			t.Error(err)
+		}
 	}
 }

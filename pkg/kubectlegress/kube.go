@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -85,7 +86,7 @@ func newKube(cfg *rest.Config) (*kube, error) {
 func (k *kube) Pods(ctx context.Context, ns, selector string) ([]corev1.Pod, error) {
 	list, err := k.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
-		return nil, fmt.Errorf("listing pods in %s: %w", nsName(ns), err)
+		return nil, fmt.Errorf("listing pods in %s: %w", nsName(ns), rbacHint(err))
 	}
 	return list.Items, nil
 }
@@ -93,7 +94,7 @@ func (k *kube) Pods(ctx context.Context, ns, selector string) ([]corev1.Pod, err
 func (k *kube) Pod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
 	p, err := k.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("pod %s/%s: %w", ns, name, err)
+		return nil, fmt.Errorf("pod %s/%s: %w", ns, name, rbacHint(err))
 	}
 	return p, nil
 }
@@ -132,7 +133,7 @@ func (k *kube) Workload(ctx context.Context, ns, kind, name string) (*metav1.Lab
 		return nil, fmt.Errorf("unknown kind %q", kind)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s %s/%s: %w", kind, ns, name, err)
+		return nil, fmt.Errorf("%s %s/%s: %w", kind, ns, name, rbacHint(err))
 	}
 	if sel == nil {
 		return nil, fmt.Errorf("%s %s/%s has no pod selector", kind, ns, name)
@@ -143,7 +144,7 @@ func (k *kube) Workload(ctx context.Context, ns, kind, name string) (*metav1.Lab
 func (k *kube) RuleSets(ctx context.Context, ns string) ([]v1alpha1.EgressRuleSet, error) {
 	list, err := k.dynamic.Resource(ruleSetsResource).Namespace(ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("listing EgressRuleSets in %s: %w", nsName(ns), err)
+		return nil, fmt.Errorf("listing EgressRuleSets in %s: %w", nsName(ns), rbacHint(err))
 	}
 	data, err := list.MarshalJSON()
 	if err != nil {
@@ -160,12 +161,21 @@ func (k *kube) Summary(ctx context.Context, pod *corev1.Pod, port string) (recor
 	var s record.SummaryReport
 	body, err := k.client.CoreV1().Pods(pod.Namespace).ProxyGet("http", pod.Name, port, "/summary", nil).DoRaw(ctx)
 	if err != nil {
-		return s, fmt.Errorf("pod %s/%s: GET :%s/summary through pods/proxy: %w", pod.Namespace, pod.Name, port, err)
+		return s, fmt.Errorf("pod %s/%s: GET :%s/summary through pods/proxy: %w", pod.Namespace, pod.Name, port, rbacHint(err))
 	}
 	if err := json.Unmarshal(body, &s); err != nil {
 		return s, fmt.Errorf("pod %s/%s: /summary: %w (is its sidecar older than /summary?)", pod.Namespace, pod.Name, err)
 	}
 	return s, nil
+}
+
+// rbacHint wraps an API error, adding, when it is a refusal, the roles the plugin needs.
+func rbacHint(err error) error {
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("%w (kubectl egress needs the kubectl-egress ClusterRole bound in the namespace, and egress-ruleset-viewer "+
+			"in the global namespace: manifests/rbac/kubectl-egress.yaml)", err)
+	}
+	return err
 }
 
 func nsName(ns string) string {
