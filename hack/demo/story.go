@@ -249,7 +249,8 @@ func (d *demo) observeThenEnforce() {
 	command("kubectl egress suggest deployment/orders -n orders | kubectl apply -f -")
 	show(d.quiet(suggested, "apply", "-f", "-"))
 	fmt.Println("    The namespace is switched to Enforce:")
-	d.kubectl("", "-n", "orders", "patch", "ers", "observe", "--type=merge", "-p", `{"spec":{"mode":"Enforce"}}`)
+	command(`kubectl -n orders patch ers observe --type=merge -p '{"spec":{"mode":"Enforce"}}'`)
+	show(d.quiet("", "-n", "orders", "patch", "ers", "observe", "--type=merge", "-p", `{"spec":{"mode":"Enforce"}}`))
 	d.must(e2e.Poll(d.ctx, "enforcement in orders", func() bool {
 		out, _ := e2e.Curl(d.ctx, c, pods[0], "-i", "http://other.example.test/")
 		return strings.Contains(out, "403")
@@ -279,7 +280,14 @@ func (d *demo) egress(plugin e2e.Plugin, stdin string, args ...string) string {
 
 // curlIn runs curl in a pod of the orders Deployment and shows what came back.
 func (d *demo) curlIn(pod *corev1.Pod, args ...string) {
-	command("kubectl exec -n " + pod.Namespace + " " + pod.Name + " -- curl " + strings.Join(args, " "))
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if strings.ContainsAny(a, `{}\"' $`) {
+			quoted[i] = "'" + a + "'"
+		}
+	}
+	command("kubectl exec -n " + pod.Namespace + " " + pod.Name + " -- curl " + strings.Join(quoted, " "))
 	out, err := e2e.Curl(d.ctx, d.env.Cluster, pod, args...)
 	if out != "" {
 		show(out)
