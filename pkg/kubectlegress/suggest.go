@@ -126,9 +126,6 @@ func runSuggest(ctx context.Context, args []string, env settings.Env, stdout, st
 	if len(r.Targets) == 0 {
 		fmt.Fprintf(stderr, "nothing to suggest: the %d pods' sidecars saw no denied or audited traffic that the live rule sets do not already allow (%d already allowed)\n",
 			len(r.Pods), len(r.AlreadyAllowed))
-		if o.Output != OutputTable && o.Output != OutputYAML {
-			return structured(stdout, o.Output, r)
-		}
 		return nil
 	}
 	switch o.Output {
