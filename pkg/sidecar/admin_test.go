@@ -3,9 +3,7 @@ package sidecar
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +19,7 @@ func TestRunServesSummary(t *testing.T) {
 	set.Namespace, set.UID, set.Generation = "shop", "uid-1", 4
 	r := startSidecar(t, staticSource{set}, nil)
 	for range 2 {
-		c := r.dialFrom(t, "198.51.100.1:80")
+		c := r.dial(t, "198.51.100.1:80")
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		io.WriteString(c, "GET /secret/path?token=hunter2 HTTP/1.1\r\nHost: denied.example.test\r\nConnection: close\r\n\r\n")
 		if got, _ := io.ReadAll(c); !strings.Contains(string(got), "403 Forbidden") {
@@ -58,21 +56,4 @@ func TestRunServesSummary(t *testing.T) {
 	if !strings.Contains(string(metrics), "\negress_sidecar_ready 1\n") {
 		t.Errorf("/metrics lacks egress_sidecar_ready 1")
 	}
-}
-
-// dialFrom is dial with the original destination registered before connecting (from a port chosen first),
-// so that the sidecar never reads it before the test has set it.
-func (r *running) dialFrom(t *testing.T, orig string) net.Conn {
-	t.Helper()
-	port := freePort(t)
-	r.mu.Lock()
-	r.origs[port] = netip.MustParseAddrPort(orig)
-	r.mu.Unlock()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)}}
-	c, err := d.Dial("tcp", r.capture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
