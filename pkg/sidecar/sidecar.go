@@ -208,6 +208,10 @@ func serve(ctx context.Context, cfg Config, opts Options, src policy.Source, sta
 		}
 		return ""
 	}
+	if err := registerReadiness(opts.Registry, ready); err != nil {
+		lns.close()
+		return fmt.Errorf("registering sidecar metrics: %w", err)
+	}
 
 	// connCtx outlives ctx by the drain period: connections in progress keep their dials and tunnels.
 	connCtx, stopConns := context.WithCancel(context.WithoutCancel(ctx))
@@ -219,7 +223,8 @@ func serve(ctx context.Context, cfg Config, opts Options, src policy.Source, sta
 		go func() { defer wg.Done(); f() }()
 	}
 	goRun(func() {
-		if err := src.Run(connCtx, state); err != nil {
+		sink := versionRecorder{Sink: state, summary: p.reporter.Summary(), now: time.Now}
+		if err := src.Run(connCtx, sink); err != nil {
 			errs <- fmt.Errorf("policy source: %w", err)
 		}
 	})
