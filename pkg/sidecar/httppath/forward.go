@@ -27,6 +27,11 @@ const expectContinueTimeout = time.Second
 // turned out closed.
 const maxAttempts = 3
 
+// bodyCopyWait bounds how long a complete answer waits for the request body's copy to say it is done (the
+// upstream answers once it has read the body, often before the copy has said so): only an upstream that
+// stopped reading, or an app still sending, holds it up that long.
+const bodyCopyWait = 100 * time.Millisecond
+
 // forward sends an allowed request upstream and its response back, and reports whether the app's
 // connection can carry another request. A route's timeout bounds the whole request, retries included; its
 // retries send the request again after a failure worth it (see retry.go) while nothing has reached the app.
@@ -52,7 +57,7 @@ func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, d
 			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		left := attempt < retries
-		x = p.attempt(ctx, cc, req, dec, deadline, func(reason string, wait time.Duration) (time.Duration, bool) {
+		x = p.attempt(ctx, cc, req, dec, deadline, body != nil, func(reason string, wait time.Duration) (time.Duration, bool) {
 			if !left {
 				return 0, false
 			}
@@ -101,7 +106,7 @@ type retryCheck func(reason string, wait time.Duration) (time.Duration, bool)
 
 // attempt sends the request once (again on a fresh connection when a reused one turns out closed) and
 // settles both connections. The result's retryWait is >= 0 when the request is to be sent again after it.
-func (p *Path) attempt(ctx context.Context, cc *clientConn, req *http.Request, dec decided, deadline time.Time, check retryCheck) exchange {
+func (p *Path) attempt(ctx context.Context, cc *clientConn, req *http.Request, dec decided, deadline time.Time, bodyKept bool, check retryCheck) exchange {
 	key := poolKey{name: dec.target.Name, port: dec.target.Port, tls: dec.target.Originate}
 	for tries := 1; ; tries++ {
 		uc, reused, err := p.pool.get(ctx, key, dec.v, replayable(req))
@@ -117,16 +122,16 @@ func (p *Path) attempt(ctx context.Context, cc *clientConn, req *http.Request, d
 		if !deadline.IsZero() {
 			uc.conn.SetDeadline(deadline)
 		}
-		x := exchange{p: p, cc: cc, uc: uc, req: req, dec: dec, check: check, deadline: deadline, retryWait: -1}
+		x := exchange{p: p, cc: cc, uc: uc, req: req, dec: dec, check: check, deadline: deadline, bodyKept: bodyKept, retryWait: -1}
 		x.run()
 		if x.retry && reused && tries < maxAttempts {
 			uc.conn.Close()
 			continue
 		}
 		switch {
+		case x.released:
 		case x.reuseUpstream:
-			uc.conn.SetDeadline(time.Time{})
-			p.pool.put(uc)
+			x.releaseUpstream()
 		default:
 			uc.conn.Close()
 		}
@@ -162,13 +167,19 @@ type exchange struct {
 	req *http.Request
 	dec decided
 
-	bodyDone chan error // the request body's copy, when it runs
-	status   int        // the status the app got (0: nothing written to it yet)
-	err      error      // what went wrong upstream
+	bodyDone     chan error // the request body's copy, when it runs (started)
+	bodyFinished bool       // the copy has ended, with bodyErr
+	bodyErr      error
+	status       int   // the status the app got (0: nothing written to it yet)
+	err          error // what went wrong upstream
 
 	retry         bool // nothing was sent or received that stops the request from being sent again
 	reuseUpstream bool
+	released      bool          // the upstream connection is back in the pool
+	bodySettled   bool          // bodySentWhole is known
+	bodySentWhole bool          // the request body (if any) went out whole
 	check         retryCheck    // may a failure worth a retry be retried (nil: no)
+	bodyKept      bool          // the request body is in memory (small, kept to be sent again)
 	deadline      time.Time     // the route's timeout, if any
 	retryWait     time.Duration // >= 0: the request goes again after this wait
 	keepClient    bool
@@ -219,17 +230,46 @@ func (x *exchange) run() {
 }
 
 // bodySent reports whether the request body (if any) went out whole already, so that the request could be
-// sent again; a body still going out (the upstream answered early) is not waited for.
+// sent again. A body kept in memory is waited for a moment (an upstream answers as soon as it has read it,
+// often before the copy has said it is done); a body still streaming from the app is not waited for.
 func (x *exchange) bodySent() bool {
 	if x.bodyDone == nil {
 		return x.req.Body == nil || x.req.Body == http.NoBody
 	}
+	wait := time.Duration(0)
+	if x.bodyKept {
+		wait = bodyCopyWait
+	}
+	done, err := x.awaitBody(wait)
+	return done && err == nil
+}
+
+// awaitBody waits up to d for the request body's copy to end, and says whether it did and how.
+func (x *exchange) awaitBody(d time.Duration) (bool, error) {
+	if x.bodyFinished {
+		return true, x.bodyErr
+	}
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
 	select {
 	case err := <-x.bodyDone:
-		x.bodyDone = nil
-		return err == nil
+		x.bodyFinished, x.bodyErr = true, err
+		return true, err
 	default:
-		return false
+	}
+	if timeout == nil {
+		return false, nil
+	}
+	select {
+	case err := <-x.bodyDone:
+		x.bodyFinished, x.bodyErr = true, err
+		return true, err
+	case <-timeout:
+		return false, nil
 	}
 }
 
@@ -338,45 +378,67 @@ func (x *exchange) respond(resp *http.Response, upgrade bool) {
 	}
 	n, werr, rerr := copyResponseBody(w, resp.Body, x.uc.br, chunked && req.ProtoAtLeast(1, 1))
 	x.dec.host.Received.Add(float64(n))
-	if werr == nil && rerr == nil && chunked && req.ProtoAtLeast(1, 1) {
-		w.WriteString("0\r\n")
-		writeTrailers(w, resp.Trailer)
-		w.WriteString("\r\n")
-	}
-	if werr == nil {
+	resp.Body.Close()
+	if werr == nil && rerr == nil {
+		if chunked && req.ProtoAtLeast(1, 1) {
+			w.WriteString("0\r\n")
+			writeTrailers(w, resp.Trailer)
+			w.WriteString("\r\n")
+		}
+		// The upstream's answer is read whole: its connection goes back to the pool before the app gets the
+		// last bytes, so that the app's next request finds it.
+		x.settleBody()
+		if x.bodySentWhole && !resp.Close {
+			x.releaseUpstream()
+		}
 		werr = w.Flush()
 	}
-	resp.Body.Close()
 	x.finish(resp, werr, rerr, closeAfter || rerr != nil)
+}
+
+// releaseUpstream puts the upstream connection, which can carry another request, back in the pool.
+func (x *exchange) releaseUpstream() {
+	x.uc.conn.SetDeadline(time.Time{})
+	x.p.pool.put(x.uc)
+	x.released = true
+}
+
+// settleBody learns whether the request body went out whole, once the upstream's answer is complete. A
+// copy that does not end promptly means the upstream answered before it read the whole body: neither
+// connection knows where the body ends now, so both are closed.
+func (x *exchange) settleBody() {
+	if x.bodySettled {
+		return
+	}
+	x.bodySettled = true
+	switch {
+	case x.bodyDone != nil:
+		done, err := x.awaitBody(bodyCopyWait)
+		if !done {
+			x.cc.conn.Close()
+			x.uc.conn.Close()
+			x.bodyErr, x.bodyFinished = <-x.bodyDone, true
+		}
+		x.bodySentWhole = done && err == nil
+	case x.req.Body != nil && x.req.Body != http.NoBody:
+		x.bodySentWhole = false // never asked for (a final answer to "Expect: 100-continue")
+	default:
+		x.bodySentWhole = true
+	}
 }
 
 // finish settles what becomes of both connections after a response: werr is the app's side failing, rerr
 // the upstream's.
 func (x *exchange) finish(resp *http.Response, werr, rerr error, closeClient bool) {
-	bodySent := true
-	if x.bodyDone != nil {
-		select {
-		case err := <-x.bodyDone:
-			bodySent = err == nil
-		default:
-			// The upstream answered before it read the whole body: neither connection knows where the
-			// body ends now.
-			bodySent = false
-			x.cc.conn.Close()
-			x.uc.conn.Close()
-			<-x.bodyDone
-		}
-	} else if x.req.Body != nil && x.req.Body != http.NoBody {
-		bodySent = false // never asked for (a final answer to "Expect: 100-continue")
-	}
+	x.settleBody()
 	switch {
 	case werr != nil:
 		x.status = statusClientClosed
 	case rerr != nil:
 		x.err = rerr
 	}
-	x.reuseUpstream = werr == nil && rerr == nil && bodySent && !resp.Close
-	x.keepClient = werr == nil && rerr == nil && !closeClient && (bodySent || consumeBody(x.req))
+	x.reuseUpstream = werr == nil && rerr == nil && x.bodySentWhole && !resp.Close
+	x.keepClient = werr == nil && rerr == nil && !closeClient && (x.bodySentWhole || consumeBody(x.req))
 }
 
 // fail records an upstream failure before any response reached the app; retry says the request may be
@@ -388,9 +450,9 @@ func (x *exchange) fail(err error, replayable bool) {
 	}
 	x.err = err
 	x.retry = replayable && idempotent(x.req) && connectionClosed(err)
-	if x.bodyDone != nil {
+	if x.bodyDone != nil && !x.bodyFinished {
 		x.uc.conn.Close()
-		<-x.bodyDone
+		x.bodyErr, x.bodyFinished = <-x.bodyDone, true
 	}
 }
 

@@ -96,8 +96,10 @@ func TestRoutesRetry(t *testing.T) {
 	}
 	env.waitForMetric(t, 2, "egress_http_retries_total", "route", "shop/deps/retry", "reason", "503")
 	if got := env.metric(t, "egress_http_retries_total", "route", "shop/deps/retry", "reason", "503"); got != 2 {
-		t.Errorf("retries = %v, want 2", got)
+		t.Errorf("retries = %v, want 2 (reset %v, connect %v)\n%s", got, env.metric(t, "egress_http_retries_total", "reason", "reset"),
+			env.metric(t, "egress_http_retries_total", "reason", "connect"), env.logs.String())
 	}
+	env.waitForMetric(t, 1, "egress_http_requests_total", "code", "200", "route", "shop/deps/retry")
 	if got := env.metric(t, "egress_http_requests_total", "code", "200", "route", "shop/deps/retry"); got != 1 {
 		t.Errorf("the app's requests = %v, want 1", got)
 	}
@@ -161,6 +163,7 @@ func TestDeniedBackend(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, fmt.Sprintf("you cannot go to denied.example.test:%d right now (denied.example.test:%d; allow with target", p, p)) {
 		t.Errorf("%s %q", resp.Status, body)
 	}
+	env.waitForMetric(t, 1, "egress_http_requests_total", "host", "denied.example.test", "code", "200", "decision", "deny")
 	if got := env.metric(t, "egress_http_requests_total", "host", "denied.example.test", "code", "200", "decision", "deny"); got != 1 {
 		t.Errorf("the redirected denial counts as %v deny", got)
 	}
