@@ -153,6 +153,7 @@ func build(cfg Config, opts Options, state *policyState, names decide.NameCache,
 		IsSelf:   func(ap netip.AddrPort) bool { return isSelf(ap, cfg.CapturePort, self) },
 
 		ClusterDomain: cfg.ClusterDomain,
+		LocalSuffix:   cfg.LocalSuffix,
 	}
 	reporter := record.NewReporter(log, cfg.DecisionsBuffer, cfg.LogAllowed)
 	labels := telemetry.NewLabels(cfg.MaxHostLabels)
