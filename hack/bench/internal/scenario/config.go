@@ -21,7 +21,9 @@ type Config struct {
 	PolicyTargets          []int        `json:"policy_targets"`
 	PolicyConnections      int          `json:"policy_connections"`
 	// PolicyRounds is Rounds for the policy scenario, whose ratio (3%) is finer than the others'.
-	PolicyRounds  int  `json:"policy_rounds"`
+	PolicyRounds int `json:"policy_rounds"`
+	// PolicyRoutes is how many routes restrict the origin in the policy scenario's routed run (0: none).
+	PolicyRoutes  int  `json:"policy_routes"`
 	ReloadTargets int  `json:"reload_targets"`
 	ReloadRounds  int  `json:"reload_rounds"` // each round allows, then denies
 	OriginHTTP2   bool `json:"origin_http2"`
@@ -59,6 +61,7 @@ func Defaults(quick bool, cores int) Config {
 		PolicyTargets:     []int{1, 100, 10000},
 		PolicyConnections: 64,
 		PolicyRounds:      5,
+		PolicyRoutes:      16,
 		ReloadTargets:     10000,
 		ReloadRounds:      5,
 		OriginHTTP2:       true,
