@@ -140,7 +140,7 @@ func build(cfg Config, opts Options, state *policyState, names decide.NameCache,
 	if err != nil {
 		return nil, err
 	}
-	guard, err := addrclass.New(cfg.addrClassConfig())
+	guard, err := addrclass.New(cfg.AddrClassConfig())
 	if err != nil {
 		return nil, err
 	}
