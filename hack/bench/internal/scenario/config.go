@@ -55,9 +55,9 @@ func Defaults(quick bool, cores int) Config {
 		Download:               1 << 30,
 		SpliceBytes:            256 << 20,
 		PassthroughConnections: 64,
-		// An idle passthrough connection holds 6 descriptors in the sidecar (see docs/benchmarks.md), and
-		// this machine's hard limit is 20,000: 3,000 is the most that fits.
-		Memory:            []MemoryMode{{"http", []int{1000, 5000}}, {"tls", []int{1000, 3000}}},
+		// An idle tunnel holds two descriptors in the sidecar (its pipes are taken only while bytes move),
+		// and every process here has the machine's hard limit of 20,000.
+		Memory:            []MemoryMode{{"http", []int{1000, 5000}}, {"tls", []int{1000, 5000}}},
 		PolicyTargets:     []int{1, 100, 10000},
 		PolicyConnections: 64,
 		PolicyRounds:      5,
