@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"egress.io/egress/hack/bench/internal/contender"
 )
@@ -49,6 +50,10 @@ func (b *Bench) Origination(ctx context.Context) error {
 		}
 	}
 
+	if err := b.originationSyscalls(ctx); err != nil {
+		return err
+	}
+
 	params := fmt.Sprintf("rate=%.0f", b.Cfg.OpenLoop.Rate)
 	for round := range b.Cfg.Rounds {
 		p50 := map[string]float64{}
@@ -76,4 +81,43 @@ func (b *Bench) Origination(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// originationSyscalls counts the system calls per origination request of the sidecar and nginx-best under
+// strace (64 connections, 3 s; strace slows both, so only the counts are kept).
+func (b *Bench) originationSyscalls(ctx context.Context) error {
+	perRequest := map[string]map[string]float64{}
+	for _, c := range []*contender.Contender{b.sidecar, b.nginxBest} {
+		var requests int64
+		counts, err := b.straceDuring(c, func() error {
+			run := originationRun(c, 64)
+			run.Duration = 3 * time.Second
+			r, err := b.wrkOnce(ctx, c, run)
+			requests = r.Requests
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("counting system calls of %s: %w", c.Name, err)
+		}
+		if requests == 0 {
+			return fmt.Errorf("counting system calls of %s: wrk completed no request", c.Name)
+		}
+		per := map[string]float64{}
+		for name, n := range counts {
+			per[name] = float64(n) / float64(requests)
+		}
+		perRequest[c.Name] = per
+		b.logf("origination under strace %-10s %d requests, %.2f system calls per request", c.Name, requests, sum(per))
+	}
+	b.Res.Extra["origination_syscalls_per_request"] = perRequest
+	return nil
+}
+
+// sum adds the values of m.
+func sum(m map[string]float64) float64 {
+	t := 0.0
+	for _, v := range m {
+		t += v
+	}
+	return t
 }

@@ -2,7 +2,9 @@ package scenario
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 
 	"egress.io/egress/hack/bench/internal/contender"
@@ -13,7 +15,7 @@ import (
 func (b *Bench) Tables() []report.Table {
 	var tables []report.Table
 	for _, t := range []func() (report.Table, bool){
-		b.originationRPSTable, b.originationCPUTable, b.latencyTable, b.passthroughTable, b.syscallTable,
+		b.originationRPSTable, b.originationCPUTable, b.latencyTable, b.originationSyscallTable, b.passthroughTable, b.syscallTable,
 		b.memoryTable, b.policyTable, b.reloadTable,
 	} {
 		if table, ok := t(); ok {
@@ -123,6 +125,35 @@ func (b *Bench) passthroughTable() (report.Table, bool) {
 		t.Rows = append(t.Rows, row)
 	}
 	t.Notes = []string{"MB is 10^6 bytes. The client (curl, OpenSSL) and the origin (nginx) do the TLS work on the same two cores."}
+	return t, true
+}
+
+func (b *Bench) originationSyscallTable() (report.Table, bool) {
+	per, ok := b.Res.Extra["origination_syscalls_per_request"].(map[string]map[string]float64)
+	if !ok {
+		return report.Table{}, false
+	}
+	names := map[string]bool{}
+	for _, calls := range per {
+		for name, n := range calls {
+			if n >= 0.05 {
+				names[name] = true
+			}
+		}
+	}
+	sorted := slices.Sorted(maps.Keys(names))
+	t := report.Table{
+		Title:  "Origination: system calls per request of the proxy (`strace -c -f -p PID`, 64 connections, 3 s)",
+		Header: append(append([]string{"contender"}, sorted...), "all calls"),
+	}
+	for _, c := range []string{contender.Sidecar, contender.NginxBest} {
+		row := []string{c}
+		for _, name := range sorted {
+			row = append(row, report.Num(per[c][name]))
+		}
+		t.Rows = append(t.Rows, append(row, report.Num(sum(per[c]))))
+	}
+	t.Notes = []string{"Calls made at least 0.05 times per request by either proxy; \"all calls\" counts every call."}
 	return t, true
 }
 
