@@ -338,7 +338,7 @@ spec: {targets: ["more-a.example.test:443"]}
 		// Forged: the right claims signed by a key the API server never had.
 		forgedKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 		parts := strings.Split(tokenA, ".")
-		forgedSig, _ := rsa.SignPKCS1v15(rand.Reader, forgedKey, crypto.SHA256, ptr.To(sha256.Sum256([]byte(parts[0]+"."+parts[1])))[:])
+		forgedSig, _ := rsa.SignPKCS1v15(rand.Reader, forgedKey, crypto.SHA256, ptr.To(sha256.Sum256([]byte(parts[0] + "." + parts[1])))[:])
 		forged := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(forgedSig)
 		// Expired: what the API server issued, an hour older, signed with its own key.
 		expired := resign(t, tokenA, func(c map[string]any) {
