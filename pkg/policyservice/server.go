@@ -133,44 +133,56 @@ type request struct {
 
 // handle serves one connection: TLS, the request, the token, then the stream.
 func (s *Server) handle(ctx context.Context, conn net.Conn) {
-	defer conn.Close()
 	tc := tls.Server(conn, s.opts.TLS)
 	req, ok := s.accept(ctx, tc)
 	if !ok {
+		conn.Close()
 		return
 	}
 	sub, err := s.opts.Hub.Subscribe(req.id.Namespace)
 	if err != nil {
 		s.reply(tc, http.StatusServiceUnavailable, ResultUnavailable, err.Error())
+		conn.Close()
 		return
 	}
-	defer s.opts.Hub.Unsubscribe(sub)
 	if n := s.streams.Add(1); n > int64(s.opts.MaxStreams) {
 		s.streams.Add(-1)
+		s.opts.Hub.Unsubscribe(sub)
 		s.reply(tc, http.StatusServiceUnavailable, ResultUnavailable, "this replica holds its maximum of streams; try another")
+		conn.Close()
 		return
 	}
-	defer s.streams.Add(-1)
 	s.opts.Metrics.request(ResultStreamed)
 	s.opts.Metrics.streamOpened()
-	defer s.opts.Metrics.streamClosed()
+	end := func() {
+		conn.Close()
+		s.opts.Hub.Unsubscribe(sub)
+		s.streams.Add(-1)
+		s.opts.Metrics.streamClosed()
+	}
 	h := http.Header{}
 	h.Set("Content-Type", policystream.ContentType)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Connection", "close")
 	h.Set("X-Egress-Pod", req.id.String())
 	tc.SetWriteDeadline(time.Now().Add(s.opts.WriteTimeout))
-	if _, err := io.WriteString(tc, "HTTP/1.1 200 OK\r\n"); err != nil {
-		return
-	}
-	if err := h.Write(tc); err != nil {
-		return
-	}
-	if _, err := io.WriteString(tc, "\r\n"); err != nil {
+	var head strings.Builder
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Write(&head)
+	head.WriteString("\r\n")
+	if _, err := io.WriteString(tc, head.String()); err != nil {
+		end()
 		return
 	}
 	tc.SetDeadline(time.Time{})
-	s.stream(tc, sub, req)
+	// The stream, which lives as long as the token, gets a goroutine of its own: this one's stack grew deep
+	// through the TLS handshake, the request and the TokenReview, and goes with it.
+	s.conns.Add(1)
+	go func() {
+		defer s.conns.Done()
+		defer end()
+		s.stream(tc, sub, req)
+	}()
 }
 
 // accept reads and checks the request; on failure it has answered and returns false.
@@ -275,10 +287,9 @@ func (s *Server) stream(tc *tls.Conn, sub *Subscription, req request) {
 	} else if !write(cur.Line, policystream.Snapshot) {
 		return
 	}
-	heartbeat := time.NewTimer(s.opts.Heartbeat)
-	defer heartbeat.Stop()
-	expiry := time.NewTimer(time.Until(req.id.Expiry))
-	defer expiry.Stop()
+	// One timer per stream: the next heartbeat, or the token's expiry when that comes first.
+	timer := time.NewTimer(s.untilNext(req.id.Expiry))
+	defer timer.Stop()
 	for {
 		select {
 		case <-sub.Notify():
@@ -290,20 +301,26 @@ func (s *Server) stream(tc *tls.Conn, sub *Subscription, req request) {
 				return
 			}
 			sent = cur.Version
-			heartbeat.Reset(s.opts.Heartbeat)
-		case <-heartbeat.C:
+			timer.Reset(s.untilNext(req.id.Expiry))
+		case <-timer.C:
+			if !time.Now().Before(req.id.Expiry) {
+				write(expiringLine, policystream.Reconnect)
+				return
+			}
 			if !write(heartbeatLine, policystream.Heartbeat) {
 				return
 			}
-			heartbeat.Reset(s.opts.Heartbeat)
-		case <-expiry.C:
-			write(expiringLine, policystream.Reconnect)
-			return
+			timer.Reset(s.untilNext(req.id.Expiry))
 		case <-s.shutdown:
 			write(shutdownLine, policystream.Reconnect)
 			return
 		}
 	}
+}
+
+// untilNext is the wait until the next heartbeat, or until expiry when that is sooner.
+func (s *Server) untilNext(expiry time.Time) time.Duration {
+	return min(s.opts.Heartbeat, time.Until(expiry))
 }
 
 func mustEncode(f policystream.Frame) []byte {

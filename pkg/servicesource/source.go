@@ -417,7 +417,7 @@ func (s *Source) connect(ctx context.Context) (*bufio.Reader, net.Conn, error) {
 		conn.Close()
 		return nil, nil, fmt.Errorf("sending the request: %w", err)
 	}
-	br := bufio.NewReaderSize(conn, 16<<10)
+	br := bufio.NewReaderSize(conn, 4<<10)
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
 		conn.Close()
@@ -429,7 +429,7 @@ func (s *Source) connect(ctx context.Context) (*bufio.Reader, net.Conn, error) {
 		return nil, nil, &StatusError{Code: resp.StatusCode, Message: string(bytes.TrimSpace(body))}
 	}
 	conn.SetDeadline(time.Time{})
-	return bufio.NewReaderSize(resp.Body, 16<<10), conn, nil
+	return bufio.NewReaderSize(resp.Body, 4<<10), conn, nil
 }
 
 // StatusError is an answer other than 200: 401 (the token refused), 403 (another namespace), 503 (the

@@ -38,10 +38,11 @@ type policyService struct {
 	serving atomic.Bool
 }
 
-// tokenReviewQPS bounds the TokenReviews a replica sends (a mass reconnect is one per sidecar whose
-// token it has not cached); MaxInFlight bounds how many are open at once.
+// tokenReviewQPS bounds the TokenReviews a replica sends and tokenReviewInFlight how many are open at
+// once: a mass reconnect (a replica gone, its sidecars moving to this one) is one TokenReview per sidecar
+// whose token this replica has not cached. The API server's priority and fairness protects it beyond that.
 const (
-	tokenReviewQPS      = 500
+	tokenReviewQPS      = 2000
 	tokenReviewInFlight = 64
 )
 
