@@ -275,6 +275,8 @@ func (b *bench) servicePhase(ctx context.Context) error {
 	if f, err := victim.sample(ctx); err == nil {
 		victimStreams = f.Streams
 	}
+	api0, _ := b.apiServer(ctx)
+	clients0 := clients.cpu()
 	since := time.Now().UnixNano()
 	victim.kill()
 	b.say("killed %s holding %.0f streams", victim.name, victimStreams)
@@ -282,6 +284,9 @@ func (b *bench) servicePhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	api1, _ := b.apiServer(ctx)
+	clients1 := clients.cpu()
+	during, _ := survivor.sample(ctx)
 	settle(ctx, 5*time.Second)
 	after, err := survivor.sample(ctx)
 	if err != nil {
@@ -291,6 +296,8 @@ func (b *bench) servicePhase(ctx context.Context) error {
 		N: maxN, Affected: r.Affected, Reconnected: r.Count, Missing: r.Missing, Latency: r.Latency,
 		Updates: r.Updates, VersionChanged: r.VersionChanged, SurvivorBefore: before, SurvivorAfter: after,
 		SurvivorBaseline: b.results.Service[0].Replicas[1],
+		CPU: map[string]float64{"apiServer": api1.CPU - api0.CPU, "survivor": during.CPU - before.CPU, "clients": clients1 - clients0},
+		Wall: float64(r.Wall),
 	}
 	b.say("mass reconnect: %d of %d streams back, p99 %.0f ms, max %.0f ms; %d policy updates, %d versions changed",
 		r.Count, r.Affected, r.Latency.P99, r.Latency.Max, r.Updates, r.VersionChanged)

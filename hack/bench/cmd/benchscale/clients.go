@@ -65,6 +65,15 @@ func (c *clientProcess) rss() float64 {
 	return float64(m.RSS)
 }
 
+// cpu is the client process's CPU seconds so far.
+func (c *clientProcess) cpu() float64 {
+	u, err := procstat.Tree(c.proc.PID())
+	if err != nil {
+		return 0
+	}
+	return u.CPU.Seconds()
+}
+
 // quit ends the process.
 func (c *clientProcess) quit() {
 	c.do(scale.Command{Op: "quit"})

@@ -66,6 +66,9 @@ type reconnect struct {
 	SurvivorBaseline figures       `json:"survivorBaseline"`
 	SurvivorBefore   figures       `json:"survivorBefore"`
 	SurvivorAfter    figures       `json:"survivorAfter"`
+	// CPU seconds from the kill until every stream was back, by process; Wall is that time in ms.
+	CPU  map[string]float64 `json:"cpu"`
+	Wall float64            `json:"wall"`
 }
 
 func medianOf(ps []propagation, f func(propagation) float64) float64 {
@@ -221,7 +224,9 @@ func (b *bench) tables() []report.Table {
 				mb(rc.SurvivorBefore.RSS) + " / " + mb(rc.SurvivorAfter.RSS),
 				report.Num((rc.SurvivorAfter.RSS - rc.SurvivorBaseline.RSS) / 1e6 / (rc.SurvivorAfter.Streams / 1000)),
 				mb(rc.SurvivorAfter.Heap) + " / " + mb(rc.SurvivorAfter.Stacks)}},
-			Notes: []string{"The Service drops the dead endpoint 1 s after the kill (as kube-proxy does once the kubelet has seen the container die); until then a reconnect may pick the dead replica, be refused and back off. \"MB per 1,000 streams\" is the survivor's RSS above its own before any sidecar connected, over the streams it then holds."},
+			Notes: []string{fmt.Sprintf("CPU from the kill until every stream was back (%s ms): API server %s s, surviving replica %s s, client process %s s, on 2 cores.",
+				report.Num(rc.Wall), report.Num(rc.CPU["apiServer"]), report.Num(rc.CPU["survivor"]), report.Num(rc.CPU["clients"])),
+				"The Service drops the dead endpoint 1 s after the kill (as kube-proxy does once the kubelet has seen the container die); until then a reconnect may pick the dead replica, be refused and back off. \"MB per 1,000 streams\" is the survivor's RSS above its own before any sidecar connected, over the streams it then holds."},
 		})
 	}
 	return tables
