@@ -67,6 +67,7 @@ func TestEnvAgreesWithFlags(t *testing.T) {
 		sidecar.FlagUpstreamDNS:           {"198.18.0.2", "198.18.0.3:5353"},
 		sidecar.FlagDNSTimeout:            {"1s", "3s"},
 		sidecar.FlagLocalSuffix:           {"a.local", "b.local"},
+		sidecar.FlagClusterDomain:         {"cluster.a", "cluster.b"},
 		sidecar.FlagDenyCIDRs:             {"10.96.0.0/12", "fd00::/8"},
 		sidecar.FlagPublicCIDRs:           {"198.18.0.0/24", "100.64.0.0/10"},
 		sidecar.FlagNAT64Prefixes:         {"", "64:ff9b:1::/96"},

@@ -1,7 +1,8 @@
 // Command demo tells the product's story on a real Kubernetes node (internal/cluster), narrated: the images
 // built without Docker, the product installed with kubectl, a namespace opted in, an app deployed, denied and
 // allowed calls, live rule changes, audit mode, the pod's metrics, a killed sidecar failing closed and
-// restarted by the kubelet, and a Job that completes. It needs root and EGRESS_NODE_ASSETS (make demo
+// restarted by the kubelet, a Job that completes, and, last, the observe-then-enforce loop with kubectl egress
+// (suggest, apply, enforce, why, status). It needs root and EGRESS_NODE_ASSETS (make demo
 // provides both). It cleans up after itself, also on Ctrl-C.
 package main
 

@@ -205,9 +205,100 @@ func (d *demo) tell() (err error) {
 	d.kubectl("", "wait", "-n", "shop", "--for=condition=Complete", "job/report", "--timeout=120s")
 	d.kubectl("", "logs", "-n", "shop", "job/report", "-c", "app")
 
+	d.observeThenEnforce()
+
 	d.say("Done in %v (the node was Ready after %v); cleaning up: the node, its namespaces, cgroups and state",
 		time.Since(start).Round(time.Second), c.Started.Round(100*time.Millisecond))
 	return nil
+}
+
+// observeThenEnforce is the rollout of default-deny with kubectl egress: a team's Deployment observed in
+// audit mode, the rule set suggested from what its sidecars saw, applied, the namespace switched to
+// Enforce, the same calls passing and others denied; then why and status.
+func (d *demo) observeThenEnforce() {
+	c := d.env.Cluster
+	d.say("Observe, then enforce, with kubectl egress: a second team rolls out default-deny")
+	plugin, err := e2e.BuildPlugin(d.ctx, c.Dir+"/plugin")
+	d.must(err)
+	fmt.Println("    The kubectl plugin is one binary on PATH (go build ./cmd/kubectl-egress); it talks only to the API server")
+	fmt.Println("    (pods/proxy to the sidecars' /summary), with the ClusterRole manifests/rbac/kubectl-egress.yaml.")
+	command("kubectl create namespace orders && kubectl annotate namespace orders egress.io/inject=enabled")
+	d.must(e2e.EnableNamespace(d.ctx, c, e2e.OrdersNamespace))
+	command("kubectl apply -f observe.yaml   # mode: Audit, for the whole namespace")
+	show(e2e.OrdersObserve)
+	d.quiet(e2e.OrdersObserve, "apply", "-f", "-")
+	command("kubectl apply -f orders.yaml   # two replicas")
+	d.quiet(e2e.OrdersDeployment, "apply", "-f", "-")
+	d.quiet("", "-n", e2e.OrdersNamespace, "rollout", "status", "deployment/orders", "--timeout=120s")
+	var pods []*corev1.Pod
+	d.must(e2e.Poll(d.ctx, "two Ready orders pods", func() bool {
+		pods, err = e2e.ReadyPods(d.ctx, c, e2e.OrdersNamespace, "app=orders")
+		return err == nil && len(pods) == 2
+	}))
+	calls := func() {
+		d.curlIn(pods[0], "http://api.example.test/")
+		d.curlIn(pods[0], "https://api.example.test/")
+		d.curlIn(pods[1], "http://api.example.test/")
+		d.curlIn(pods[1], "-o", "/dev/null", "-w", `%{http_code}\n`, "http://198.18.0.2/")
+	}
+	fmt.Println("    The app does its work; in audit mode every call goes through, and each sidecar counts what it would deny:")
+	calls()
+	d.egress(plugin, "", "status", "-n", "orders")
+	fmt.Println("    kubectl egress suggest merges both pods' summaries into the minimal targets, ready for kubectl apply:")
+	suggested := d.egress(plugin, "", "suggest", "deployment/orders", "-n", "orders")
+	command("kubectl egress suggest deployment/orders -n orders | kubectl apply -f -")
+	show(d.quiet(suggested, "apply", "-f", "-"))
+	fmt.Println("    The namespace is switched to Enforce:")
+	command(`kubectl -n orders patch ers observe --type=merge -p '{"spec":{"mode":"Enforce"}}'`)
+	show(d.quiet("", "-n", "orders", "patch", "ers", "observe", "--type=merge", "-p", `{"spec":{"mode":"Enforce"}}`))
+	d.must(e2e.Poll(d.ctx, "enforcement in orders", func() bool {
+		out, _ := e2e.Curl(d.ctx, c, pods[0], "-i", "http://other.example.test/")
+		return strings.Contains(out, "403")
+	}))
+	fmt.Println("    The same calls succeed:")
+	calls()
+	fmt.Println("    and anything else is denied:")
+	d.curlIn(pods[0], "-i", "http://other.example.test/")
+	d.curlIn(pods[1], "https://other.example.test/")
+	d.egress(plugin, "", "why", "-n", "orders", "pod/"+pods[0].Name, "api.example.test:443")
+	d.egress(plugin, "", "why", "-n", "orders", "pod/"+pods[1].Name, "other.example.test:443")
+	d.must(e2e.Poll(d.ctx, "the sidecars in sync", func() bool {
+		out, _, err := plugin.Run(d.ctx, c, "status", "-n", "orders", "-o", "json")
+		return err == nil && strings.Count(out, `"inSync": true`) == 2
+	}))
+	d.egress(plugin, "", "status", "-n", "orders")
+}
+
+// egress runs `kubectl egress ARGS` through the real kubectl, printing the command and what it printed.
+func (d *demo) egress(plugin e2e.Plugin, stdin string, args ...string) string {
+	command("kubectl egress " + strings.Join(args, " "))
+	out, errOut, err := plugin.Run(d.ctx, d.env.Cluster, args...)
+	d.must(err)
+	show(out + errOut)
+	return out
+}
+
+// curlIn runs curl in a pod of the orders Deployment and shows what came back.
+func (d *demo) curlIn(pod *corev1.Pod, args ...string) {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if strings.ContainsAny(a, `{}\"' $`) {
+			quoted[i] = "'" + a + "'"
+		}
+	}
+	command("kubectl exec -n " + pod.Namespace + " " + pod.Name + " -- curl " + strings.Join(quoted, " "))
+	out, err := e2e.Curl(d.ctx, d.env.Cluster, pod, args...)
+	if out != "" {
+		show(out)
+	}
+	if err != nil {
+		msg := err.Error()
+		if i := strings.LastIndex(msg, "curl: ("); i >= 0 {
+			msg = msg[i:]
+		}
+		show(msg)
+	}
 }
 
 // deadSidecar kills the sidecar (twice if the kubelet restarts it before the checks: a native sidecar's

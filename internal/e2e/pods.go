@@ -129,3 +129,19 @@ func Logs(ctx context.Context, c *cluster.Cluster, pod *corev1.Pod, container st
 	body, err := c.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{Container: container}).DoRaw(ctx)
 	return string(body), err
 }
+
+// ReadyPods returns the Ready pods matching selector in ns, not being deleted, by name.
+func ReadyPods(ctx context.Context, c *cluster.Cluster, ns, selector string) ([]*corev1.Pod, error) {
+	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	var out []*corev1.Pod
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp == nil && PodReady(p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}

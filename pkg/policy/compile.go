@@ -9,16 +9,21 @@ import (
 	"egress.io/egress/api/v1alpha1"
 )
 
-// Problem is an invalid target that Compile skipped.
+// Problem is an invalid target or route that Compile skipped.
 type Problem struct {
 	RuleSet string // "namespace/name"
-	Index   int    // position in spec.targets
+	Index   int    // position in spec.targets, or in spec.routes when Route is set
 	Target  string // as written
+	Route   string // the route's name, for a route
 	Err     error
 }
 
-// Error returns e.g. `shop/deps: target 3 "*.:443": empty suffix after "*."`.
+// Error returns e.g. `shop/deps: target 3 "*.:443": empty suffix after "*."` or
+// `shop/deps: route 0 "read": host 0 "10.0.0.1:80": ...`.
 func (p Problem) Error() string {
+	if p.Route != "" {
+		return fmt.Sprintf("%s: route %d %q: %v", p.RuleSet, p.Index, p.Route, p.Err)
+	}
 	return fmt.Sprintf("%s: target %d %q: %v", p.RuleSet, p.Index, p.Target, p.Err)
 }
 
@@ -53,8 +58,54 @@ func Compile(sets []v1alpha1.EgressRuleSet) (*Matcher, []Problem) {
 			}
 			b.add(t, name)
 		}
+		for i, raw := range set.Spec.Routes {
+			r, hosts, err := compileRoute(name, raw)
+			if err != nil {
+				problems = append(problems, Problem{RuleSet: name, Index: i, Route: raw.Name, Err: err})
+			}
+			if r != nil {
+				b.addRoute(r, hosts)
+			}
+		}
+		if bk := set.Spec.DeniedBackend; bk != nil && b.m.deniedBackend == nil {
+			if err := checkBackend(bk); err != nil {
+				problems = append(problems, Problem{RuleSet: name, Index: -1, Route: "deniedBackend", Err: err})
+			} else {
+				ns := bk.Service.Namespace
+				if ns == "" {
+					ns = set.Namespace
+				}
+				b.m.deniedBackend = &Backend{Name: bk.Service.Name, Namespace: ns, Port: uint16(bk.Service.Port), RuleSet: name}
+			}
+		}
 	}
 	return b.build(), problems
+}
+
+// checkBackend validates a denied-requests backend the API server may not have checked (a rules file).
+func checkBackend(bk *v1alpha1.Backend) error {
+	if bk.Service.Name == "" {
+		return fmt.Errorf("service.name must not be empty")
+	}
+	if bk.Service.Port < 1 || bk.Service.Port > 65535 {
+		return fmt.Errorf("service.port %d: must be from 1 to 65535", bk.Service.Port)
+	}
+	return nil
+}
+
+// addRoute indexes a route under each of its hosts.
+func (b *builder) addRoute(r *Route, hosts []Target) {
+	if !r.invalid {
+		b.m.routes++
+	}
+	for _, h := range hosts {
+		hr := hostRoute{ports: h.Ports, route: r}
+		if h.Kind == KindExact {
+			b.m.routesExact[h.Host] = append(b.m.routesExact[h.Host], hr)
+		} else {
+			b.m.routesWildcard[h.Host] = append(b.m.routesWildcard[h.Host], hr)
+		}
+	}
 }
 
 type builder struct {
@@ -65,8 +116,10 @@ type builder struct {
 func newBuilder() *builder {
 	return &builder{
 		m: &Matcher{
-			exact:    map[string][]rule{},
-			wildcard: map[string][]rule{},
+			exact:          map[string][]rule{},
+			wildcard:       map[string][]rule{},
+			routesExact:    map[string][]hostRoute{},
+			routesWildcard: map[string][]hostRoute{},
 		},
 		prefixes: [2]map[netip.Prefix][]rule{{}, {}},
 	}

@@ -47,16 +47,25 @@ const (
 	ReasonNotReady
 	// ReasonInvalidName: the name is not a valid host name, so it cannot match any target.
 	ReasonInvalidName
+	// ReasonNoRoute: routes restrict the host and none matches the request.
+	ReasonNoRoute
+	// ReasonPathNotNormal: routes restrict the host and the request's path is not in normal form.
+	ReasonPathNotNormal
+	// ReasonRoutesNeedHTTP: routes restrict the host, and TLS the app speaks itself hides the requests.
+	ReasonRoutesNeedHTTP
 )
 
 var reasonNames = [...]string{
-	ReasonNoMatch:     "no_match",
-	ReasonExact:       "exact",
-	ReasonWildcard:    "wildcard",
-	ReasonCIDR:        "cidr",
-	ReasonAnyHost:     "any_host",
-	ReasonNotReady:    "not_ready",
-	ReasonInvalidName: "invalid_name",
+	ReasonNoMatch:        "no_match",
+	ReasonExact:          "exact",
+	ReasonWildcard:       "wildcard",
+	ReasonCIDR:           "cidr",
+	ReasonAnyHost:        "any_host",
+	ReasonNotReady:       "not_ready",
+	ReasonInvalidName:    "invalid_name",
+	ReasonNoRoute:        "no_route",
+	ReasonPathNotNormal:  "path_not_normal",
+	ReasonRoutesNeedHTTP: "routes_need_http",
 }
 
 // String returns the reason's snake-case name as used in logs and metric labels.
@@ -79,6 +88,8 @@ type Decision struct {
 	Name string
 	IP   netip.Addr
 	Port uint16
+	// Route is, for an HTTP request to a host that routes restrict, the route that allowed it.
+	Route *Route
 }
 
 // Allowed reports whether the connection may proceed (Allow or Audit).

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"egress.io/egress/api/v1alpha1"
@@ -63,6 +64,29 @@ func FuzzLoadRuleSets(f *testing.F) {
 		}
 		if _, problems := Compile(sets); len(problems) != 0 {
 			t.Fatalf("loaded rule sets do not compile cleanly: %v", problems)
+		}
+	})
+}
+
+// FuzzRoutePath checks that path matching never panics, that a path that is not in normal form is never
+// matched by a route, and that a PathPrefix match agrees with an element-wise reading of the path.
+func FuzzRoutePath(f *testing.F) {
+	for _, seed := range []string{"/repos/a", "/repos", "/reposx", "/repos/../x", "/%2e%2e/", "//a", "/a\\b", "", "repos"} {
+		f.Add(seed)
+	}
+	route := v1alpha1.Route{Name: "r", Hosts: []v1alpha1.RouteHost{"a.example:443"},
+		Matches: []v1alpha1.RouteMatch{{Path: &v1alpha1.PathMatch{Type: v1alpha1.PathPrefix, Value: "/repos"}}}}
+	set := ruleSet("shop", "deps", "", nil, "a.example:443")
+	set.Spec.Routes = []v1alpha1.Route{route}
+	m, _ := Compile([]v1alpha1.EgressRuleSet{set})
+	f.Fuzz(func(t *testing.T, path string) {
+		d := m.DecideRequest("a.example", 443, Request{Method: "GET", Path: path})
+		if d.Allowed() && !NormalPath(path) {
+			t.Fatalf("%q is not normal, and allowed", path)
+		}
+		elementWise := path == "/repos" || strings.HasPrefix(path, "/repos/")
+		if d.Allowed() != (elementWise && NormalPath(path)) {
+			t.Fatalf("%q: allowed %v, element-wise prefix %v", path, d.Allowed(), elementWise)
 		}
 	})
 }

@@ -25,6 +25,103 @@ type Matcher struct {
 	audit        bool
 	auditRuleSet string
 	targets      int
+
+	routesExact    map[string][]hostRoute
+	routesWildcard map[string][]hostRoute // by suffix, without "*."
+	routes         int
+	deniedBackend  *Backend
+}
+
+// Backend is the in-cluster service that receives the pod's denied plain-HTTP requests.
+type Backend struct {
+	Name, Namespace string
+	Port            uint16
+	RuleSet         string
+}
+
+// Routes returns the number of valid routes compiled in.
+func (m *Matcher) Routes() int {
+	if m == nil {
+		return 0
+	}
+	return m.routes
+}
+
+// DeniedBackend returns where denied plain-HTTP requests go instead of a 403, or nil.
+func (m *Matcher) DeniedBackend() *Backend {
+	if m == nil {
+		return nil
+	}
+	return m.deniedBackend
+}
+
+// RouteRestricted reports whether routes restrict name (normalised) on port: requests there are allowed
+// only when they match a route.
+func (m *Matcher) RouteRestricted(name string, port uint16) bool {
+	_, restricted := m.route(name, port, nil)
+	return restricted
+}
+
+// DecideRequest decides an HTTP request to the host name (or address) on port: Decide, then, when routes
+// restrict the host, the request must match one of them (its path in normal form) or it is denied (audited
+// in audit mode) with ReasonNoRoute or ReasonPathNotNormal. A route allows nothing a target does not.
+func (m *Matcher) DecideRequest(name string, port uint16, req Request) Decision {
+	d := m.Decide(name, netip.Addr{}, port)
+	if m == nil || d.Name == "" || d.Reason == ReasonInvalidName {
+		return d
+	}
+	if _, restricted := m.route(d.Name, port, nil); !restricted {
+		return d
+	}
+	reason := ReasonPathNotNormal
+	if NormalPath(req.Path) {
+		if r, _ := m.route(d.Name, port, &req); r != nil {
+			if d.Action == Allow {
+				d.Route = r
+			}
+			return d
+		}
+		reason = ReasonNoRoute
+	}
+	if d.Action != Allow {
+		return d // no target allows the host anyway: that is the reason to give
+	}
+	d.Action, d.Reason, d.RuleSet, d.Target = Deny, reason, "", ""
+	if m.audit {
+		d.Action, d.RuleSet = Audit, m.auditRuleSet
+	}
+	return d
+}
+
+// route returns the first route for name on port that matches req (nil req: none is matched), and
+// whether any route is for name on port at all. Exact hosts come first, then wildcards from the longest
+// suffix, each in rule-set order.
+func (m *Matcher) route(name string, port uint16, req *Request) (*Route, bool) {
+	if m == nil || m.routes == 0 || name == "" {
+		return nil, false
+	}
+	restricted := false
+	try := func(list []hostRoute) *Route {
+		for _, hr := range list {
+			if !hr.ports.Contains(port) {
+				continue
+			}
+			restricted = true
+			if req != nil && hr.route.Matches(*req) {
+				return hr.route
+			}
+		}
+		return nil
+	}
+	if r := try(m.routesExact[name]); r != nil {
+		return r, true
+	}
+	for suffix := parentDomain(name); suffix != ""; suffix = parentDomain(suffix) {
+		if r := try(m.routesWildcard[suffix]); r != nil {
+			return r, true
+		}
+	}
+	return nil, restricted
 }
 
 // Targets returns the number of valid targets compiled in.

@@ -32,6 +32,7 @@ const (
 	FlagUpstreamDNS           = "upstream-dns"
 	FlagDNSTimeout            = "dns-timeout"
 	FlagLocalSuffix           = "local-suffix"
+	FlagClusterDomain         = "cluster-domain"
 	FlagDenyCIDRs             = "deny-cidrs"
 	FlagPublicCIDRs           = "public-cidrs"
 	FlagNAT64Prefixes         = "nat64-prefixes"
@@ -96,6 +97,8 @@ type Config struct {
 	DNSTimeout time.Duration
 	// LocalSuffix is the suffix that asks for TLS origination: http://NAME.<suffix>/ (--local-suffix).
 	LocalSuffix string
+	// ClusterDomain is the cluster's DNS domain, for denied-request backends (--cluster-domain).
+	ClusterDomain string
 	// DenyCIDRs are refused for resolved names whatever the special-purpose registries say, e.g. the
 	// cluster's pod and service CIDRs (--deny-cidrs). See package addrclass.
 	DenyCIDRs []netip.Prefix
@@ -141,6 +144,7 @@ func DefaultConfig() Config {
 		IdleTimeout:           90 * time.Second,
 		DNSTimeout:            dnsproxy.DefaultTimeout,
 		LocalSuffix:           dnsproxy.DefaultLocalSuffix,
+		ClusterDomain:         "cluster.local",
 		MaxHostLabels:         100,
 		DecisionsBuffer:       256,
 		DrainTimeout:          10 * time.Second,
@@ -225,6 +229,9 @@ func (c Config) Validate() error {
 	}
 	if _, ok := dnsproxy.IsLocalName("x."+c.LocalSuffix, c.LocalSuffix); !ok {
 		bad(FlagLocalSuffix, "%q: not a domain suffix", c.LocalSuffix)
+	}
+	if _, ok := dnsproxy.IsLocalName("x."+c.ClusterDomain, c.ClusterDomain); !ok {
+		bad(FlagClusterDomain, "%q: not a domain", c.ClusterDomain)
 	}
 	for _, list := range []struct {
 		flag     string

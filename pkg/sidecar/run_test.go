@@ -113,16 +113,20 @@ func startSidecar(t *testing.T, src policy.Source, resolver staticResolver) *run
 	return r
 }
 
-// dial connects to the capture port as an app whose connection was headed for orig.
+// dial connects to the capture port as an app whose connection was headed for orig. The original
+// destination is registered for a local port chosen first, before connecting: the sidecar reads it as soon
+// as it accepts.
 func (r *running) dial(t *testing.T, orig string) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", r.capture)
+	port := freePort(t)
+	r.mu.Lock()
+	r.origs[port] = netip.MustParseAddrPort(orig)
+	r.mu.Unlock()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: int(port)}}
+	c, err := d.Dial("tcp", r.capture)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.mu.Lock()
-	r.origs[uint16(c.LocalAddr().(*net.TCPAddr).Port)] = netip.MustParseAddrPort(orig)
-	r.mu.Unlock()
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -194,7 +198,7 @@ func TestRunForwardsHTTP(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{"egress_policy_targets 2", `egress_policy_reloads_total{result="success"} 1`, `egress_dns_queries_total{result="local"} 0`,
-		`egress_http_requests_total{code="200",decision="allow",host="api.example.test"} 1`} {
+		`egress_http_requests_total{code="200",decision="allow",host="api.example.test",route=""} 1`} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -226,6 +226,11 @@ func (s *Settings) Flags() []settings.Flag {
 			Usage: "`http://NAME.<suffix>/` asks for TLS origination to NAME.",
 		},
 		{
+			Name: FlagClusterDomain, Value: settings.String(&c.ClusterDomain, "DOMAIN"),
+			Usage: "The cluster's DNS domain: a rule set's `deniedBackend` Service is reached at " +
+				"NAME.NAMESPACE.svc.DOMAIN.",
+		},
+		{
 			Name: FlagDenyCIDRs, Value: settings.Prefixes(&c.DenyCIDRs), DefaultText: "none",
 			Usage: "Ranges refused to resolved names besides the special-purpose ranges, e.g. the cluster's " +
 				"`10.96.0.0/12,10.244.0.0/16`.",

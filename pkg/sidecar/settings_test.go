@@ -19,7 +19,7 @@ var changedSettings = map[string]string{
 	FlagIdleTimeout: "4s", FlagCABundle: "/ca.pem", FlagUpstreamDNS: "198.18.0.2,198.18.0.3:5353",
 	FlagDNSTimeout: "5s", FlagLocalSuffix: "egress.test", FlagDenyCIDRs: "10.96.0.0/12,fd00::/8",
 	FlagPublicCIDRs: "198.18.0.0/24", FlagNAT64Prefixes: "", FlagMaxHostLabels: "7", FlagLogAllowed: "true",
-	FlagDecisionsBuffer: "0", FlagDrainTimeout: "0s", FlagPolicyService: "https://egress-policy.example:8443",
+	FlagDecisionsBuffer: "0", FlagDrainTimeout: "0s", FlagClusterDomain: "cluster.test", FlagPolicyService: "https://egress-policy.example:8443",
 	FlagPolicyTokenFile: "/t/token", FlagPolicyCAFile: "/t/ca.crt",
 }
 

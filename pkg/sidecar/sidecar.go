@@ -157,6 +157,8 @@ func build(cfg Config, opts Options, state *policyState, names decide.NameCache,
 		Guard:    guard,
 		Names:    names,
 		IsSelf:   func(ap netip.AddrPort) bool { return isSelf(ap, cfg.CapturePort, self) },
+
+		ClusterDomain: cfg.ClusterDomain,
 	}
 	reporter := record.NewReporter(log, cfg.DecisionsBuffer, cfg.LogAllowed)
 	labels := telemetry.NewLabels(cfg.MaxHostLabels)
@@ -212,6 +214,10 @@ func serve(ctx context.Context, cfg Config, opts Options, src policy.Source, sta
 		}
 		return ""
 	}
+	if err := registerReadiness(opts.Registry, ready); err != nil {
+		lns.close()
+		return fmt.Errorf("registering sidecar metrics: %w", err)
+	}
 
 	// connCtx outlives ctx by the drain period: connections in progress keep their dials and tunnels.
 	connCtx, stopConns := context.WithCancel(context.WithoutCancel(ctx))
@@ -223,7 +229,8 @@ func serve(ctx context.Context, cfg Config, opts Options, src policy.Source, sta
 		go func() { defer wg.Done(); f() }()
 	}
 	goRun(func() {
-		if err := src.Run(connCtx, state); err != nil {
+		sink := versionRecorder{Sink: state, summary: p.reporter.Summary(), now: time.Now}
+		if err := src.Run(connCtx, sink); err != nil {
 			errs <- fmt.Errorf("policy source: %w", err)
 		}
 	})

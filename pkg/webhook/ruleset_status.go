@@ -15,6 +15,7 @@ import (
 const (
 	ReasonAccepted           = "Accepted"
 	ReasonInvalidTargets     = "InvalidTargets"
+	ReasonInvalidRoutes      = "InvalidRoutes"
 	ReasonInvalidPodSelector = "InvalidPodSelector"
 )
 
@@ -27,13 +28,31 @@ const maxConditionMessage = 16 * 1024
 // their status changes (now is used when it does). It is pure.
 func DesiredStatus(set *v1alpha1.EgressRuleSet, now metav1.Time) v1alpha1.EgressRuleSetStatus {
 	_, problems := policy.Compile([]v1alpha1.EgressRuleSet{*set})
-	valid := int32(len(set.Spec.Targets) - len(problems))
+	var targetProblems, routeProblems []policy.Problem
+	for _, p := range problems {
+		if p.Route == "" {
+			targetProblems = append(targetProblems, p)
+		} else {
+			routeProblems = append(routeProblems, p)
+		}
+	}
+	valid := int32(len(set.Spec.Targets) - len(targetProblems))
+	validRoutes := int32(len(set.Spec.Routes))
+	for _, p := range routeProblems {
+		if p.Index >= 0 {
+			validRoutes--
+		}
+	}
 
+	message := fmt.Sprintf("all %d targets are valid", len(set.Spec.Targets))
+	if len(set.Spec.Routes) > 0 {
+		message = fmt.Sprintf("all %d targets and %d routes are valid", len(set.Spec.Targets), len(set.Spec.Routes))
+	}
 	cond := metav1.Condition{
 		Type:               v1alpha1.ConditionAccepted,
 		Status:             metav1.ConditionTrue,
 		Reason:             ReasonAccepted,
-		Message:            fmt.Sprintf("all %d targets are valid", len(set.Spec.Targets)),
+		Message:            message,
 		ObservedGeneration: set.Generation,
 		LastTransitionTime: now,
 	}
@@ -46,14 +65,21 @@ func DesiredStatus(set *v1alpha1.EgressRuleSet, now metav1.Time) v1alpha1.Egress
 		// A rule set whose selector cannot be parsed selects no pod (policy.Select leaves it out).
 		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonInvalidPodSelector
 		cond.Message = "spec.podSelector: " + selectorErr.Error() + "; the rule set applies to no pod"
-	case len(problems) > 0:
+	case len(targetProblems) > 0:
 		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonInvalidTargets
-		cond.Message = invalidTargetsMessage(problems, len(set.Spec.Targets))
+		cond.Message = invalidTargetsMessage(targetProblems, len(set.Spec.Targets))
+		if len(routeProblems) > 0 {
+			cond.Message += "; " + invalidRoutesMessage(routeProblems)
+		}
+	case len(routeProblems) > 0:
+		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonInvalidRoutes
+		cond.Message = invalidRoutesMessage(routeProblems)
 	}
 
 	status := set.Status.DeepCopy()
 	status.ObservedGeneration = set.Generation
 	status.ValidTargets = valid
+	status.ValidRoutes = validRoutes
 	meta.SetStatusCondition(&status.Conditions, cond)
 	return *status
 }
@@ -65,6 +91,28 @@ func invalidTargetsMessage(problems []policy.Problem, total int) string {
 	for n, p := range problems {
 		item := fmt.Sprintf("target %d %q: %v", p.Index, p.Target, p.Err)
 		if b.Len()+len(item) > maxConditionMessage {
+			fmt.Fprintf(&b, "; and %d more", len(problems)-n)
+			break
+		}
+		if n > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(item)
+	}
+	return b.String()
+}
+
+// invalidRoutesMessage lists each invalid route (skipped: its hosts stay restricted to the other routes)
+// as `route 0 "read": host 0 "10.0.0.1:80": ...`, truncated to fit.
+func invalidRoutesMessage(problems []policy.Problem) string {
+	var b strings.Builder
+	b.WriteString("invalid and skipped (the hosts of a skipped route stay restricted to the other routes): ")
+	for n, p := range problems {
+		item := fmt.Sprintf("route %d %q: %v", p.Index, p.Route, p.Err)
+		if p.Index < 0 {
+			item = fmt.Sprintf("%s: %v", p.Route, p.Err)
+		}
+		if b.Len()+len(item) > maxConditionMessage/2 {
 			fmt.Fprintf(&b, "; and %d more", len(problems)-n)
 			break
 		}

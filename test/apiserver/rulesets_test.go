@@ -72,6 +72,11 @@ func ruleSetYAML(name, namespace, spec string) string {
 	return fmt.Sprintf("apiVersion: egress.io/v1alpha1\nkind: EgressRuleSet\nmetadata:\n  name: %s\n  namespace: %s\nspec:\n%s", name, namespace, spec)
 }
 
+// route returns a spec with one target and one route with the fields given.
+func route(fields string) string {
+	return "  targets: ['api.example.com:443']\n  routes: [{name: r, " + fields + "}]"
+}
+
 // TestInvalidRuleSetsRejected applies invalid EgressRuleSets with kubectl and checks that the API server
 // (the CRD's OpenAPI and CEL validation) rejects each with a message that says what is wrong.
 func TestInvalidRuleSetsRejected(t *testing.T) {
@@ -99,6 +104,20 @@ func TestInvalidRuleSetsRejected(t *testing.T) {
 		{"no targets", "  targets: []", []string{"spec.targets", "should have at least 1 items"}},
 		{"missing targets", "  mode: Audit", []string{"spec.targets", "Required value"}},
 		{"duplicate target", "  targets: ['api.example.com:443', 'api.example.com:443']", []string{"spec.targets[1]", "Duplicate value"}},
+		// Routes.
+		{"route host is a CIDR", route("hosts: ['10.0.0.0/8:443']"), []string{"spec.routes[0].hosts[0]", "a route host is a name or a '*.suffix' wildcard"}},
+		{"route host is any host", route("hosts: ['*:443']"), []string{"spec.routes[0].hosts[0]", "a route host is a name or a '*.suffix' wildcard"}},
+		{"route host without a port", route("hosts: ['api.example.com']"), []string{"spec.routes[0].hosts[0]", "a route host needs a port"}},
+		{"route without hosts", route("hosts: []"), []string{"spec.routes[0].hosts", "should have at least 1 items"}},
+		{"route name", "  targets: ['api.example.com:443']\n  routes: [{name: Read_All, hosts: ['api.example.com:443']}]", []string{"spec.routes[0].name", "should match"}},
+		{"duplicate route names", "  targets: ['api.example.com:443']\n  routes: [{name: read, hosts: ['api.example.com:443']}, {name: read, hosts: ['api.example.com:443']}]", []string{"spec.routes[1]", "Duplicate value"}},
+		{"route method", route("hosts: ['api.example.com:443'], matches: [{method: FETCH}]"), []string{"spec.routes[0].matches[0].method", `Unsupported value: "FETCH"`}},
+		{"relative path", route("hosts: ['api.example.com:443'], matches: [{path: {type: Exact, value: repos}}]"), []string{"spec.routes[0].matches[0].path", "an Exact or PathPrefix path must start with '/'"}},
+		{"path type", route("hosts: ['api.example.com:443'], matches: [{path: {type: Glob, value: /x}}]"), []string{"spec.routes[0].matches[0].path.type", `Unsupported value: "Glob"`}},
+		{"header name", route("hosts: ['api.example.com:443'], matches: [{headers: [{name: 'bad header', value: x}]}]"), []string{"spec.routes[0].matches[0].headers[0].name", "should match"}},
+		{"too many retries", route("hosts: ['api.example.com:443'], retries: {attempts: 9}"), []string{"spec.routes[0].retries.attempts", "less than or equal to 5"}},
+		{"timeout too long", route("hosts: ['api.example.com:443'], timeout: 2h"), []string{"spec.routes[0].timeout", "a timeout must be from 1ms to 1h"}},
+		{"backend port", "  targets: ['api.example.com:443']\n  deniedBackend: {service: {name: sorry, port: 0}}", []string{"spec.deniedBackend.service.port", "greater than or equal to 1"}},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

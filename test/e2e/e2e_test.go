@@ -169,8 +169,14 @@ func TestOnARealNode(t *testing.T) {
 		})
 	})
 
+	t.Run("kubectl egress: an audit-mode Deployment's calls become a rule set, applied and enforced; why and status", func(t *testing.T) {
+		testKubectlEgress(t, ctx, c)
+	})
+
+	var prom *e2e.Prometheus
 	t.Run("Prometheus discovers the pods by their annotations and scrapes their decisions", func(t *testing.T) {
-		prom, err := e2e.StartPrometheus(ctx, c)
+		var err error
+		prom, err = e2e.StartPrometheus(ctx, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,6 +187,13 @@ func TestOnARealNode(t *testing.T) {
 				return err == nil && v > 0
 			})
 		}
+	})
+
+	t.Run("the shipped dashboard's queries return data from the real Prometheus; the shipped alerting rules load", func(t *testing.T) {
+		if prom == nil {
+			t.Fatal("no Prometheus")
+		}
+		testDashboard(t, ctx, prom)
 	})
 
 	t.Run("the sidecar killed: connections refused, nothing reaches the world, the kubelet restarts it", func(t *testing.T) {

@@ -50,6 +50,8 @@ type Ask struct {
 	Port uint16
 	// Dst is the original destination of the app's connection (TLS, TCP).
 	Dst netip.AddrPort
+	// Request is, for HTTP and HTTPS, what routes are matched on.
+	Request policy.Request
 }
 
 // Resolver looks up the addresses of a name for the sidecar's own connections (dnsproxy.Resolver).
@@ -74,6 +76,9 @@ type Decider struct {
 	Names NameCache
 	// IsSelf reports whether an address is one of the sidecar's own listeners.
 	IsSelf func(netip.AddrPort) bool
+	// ClusterDomain is the cluster's DNS domain, for the Service names of denied-request backends
+	// (default cluster.local).
+	ClusterDomain string
 }
 
 // Decide decides ask against the policy in force now.
@@ -89,9 +94,12 @@ func (dr *Decider) DecideWith(ctx context.Context, m *policy.Matcher, ask Ask) V
 	case TCP:
 		return dr.decideTCP(m, ask)
 	default:
-		d := m.Decide(ask.Name, netip.Addr{}, ask.Port)
+		d := m.DecideRequest(ask.Name, ask.Port, ask.Request)
 		v := Verdict{Protocol: ask.Protocol, Decision: d}
 		if !d.Allowed() {
+			if ask.Protocol == HTTP {
+				v.Backend = dr.deniedBackend(ctx, m)
+			}
 			return v
 		}
 		return dr.resolveAndGuard(ctx, m, v)
@@ -115,6 +123,11 @@ func (dr *Decider) Loop(dst netip.AddrPort) (Verdict, bool) {
 // target allows goes to that address; in audit mode the rest goes to the address the app chose.
 func (dr *Decider) decideTLS(ctx context.Context, m *policy.Matcher, ask Ask) Verdict {
 	d := m.Decide(ask.Name, netip.Addr{}, ask.Port)
+	if d.Name != "" && d.Reason != policy.ReasonInvalidName && m.RouteRestricted(d.Name, ask.Port) {
+		// Routes restrict the host: the sidecar cannot see requests inside TLS the app speaks itself.
+		d.Action, d.Reason, d.RuleSet, d.Target = policy.Deny, policy.ReasonRoutesNeedHTTP, "", ""
+		return Verdict{Protocol: TLS, Decision: d}
+	}
 	if d.Action == policy.Allow {
 		return dr.resolveAndGuard(ctx, m, Verdict{Protocol: TLS, Decision: d})
 	}
@@ -208,3 +221,34 @@ func (dr *Decider) resolveAndGuard(ctx context.Context, m *policy.Matcher, v Ver
 }
 
 func (dr *Decider) isSelf(ap netip.AddrPort) bool { return dr.IsSelf != nil && dr.IsSelf(ap) }
+
+// deniedBackend resolves the in-cluster Service the policy sends denied plain-HTTP requests to, if any. It
+// is the operator's own destination, not the app's: the address guard does not apply (the cluster's ranges
+// are where it is), the sidecar's own listeners still do not.
+func (dr *Decider) deniedBackend(ctx context.Context, m *policy.Matcher) *Backend {
+	bk := m.DeniedBackend()
+	if bk == nil {
+		return nil
+	}
+	domain := dr.ClusterDomain
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	name := bk.Name + "." + bk.Namespace + ".svc." + domain
+	out := &Backend{Name: name, RuleSet: bk.RuleSet, Port: bk.Port}
+	addrs, err := dr.Resolver.LookupAddrs(ctx, name)
+	if err != nil {
+		out.Err = &UpstreamError{Kind: ErrDNS, Name: name, Err: err}
+		return out
+	}
+	for _, a := range addrs {
+		ap := netip.AddrPortFrom(a.Unmap(), bk.Port)
+		if !dr.isSelf(ap) {
+			out.Dial = append(out.Dial, ap)
+		}
+	}
+	if len(out.Dial) == 0 {
+		out.Err = &UpstreamError{Kind: ErrDNSNotFound, Name: name, Err: errors.New("no addresses")}
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package decide
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"egress.io/egress/api/v1alpha1"
 	"egress.io/egress/pkg/policy"
 	"egress.io/egress/pkg/policy/policytest"
 	"egress.io/egress/pkg/sidecar/addrclass"
@@ -211,5 +213,36 @@ func TestPolicyChangeBetweenDecisionAndDial(t *testing.T) {
 	}
 	if _, err := Connect(context.Background(), Verdict{Protocol: TCP}, time.Second); err == nil {
 		t.Error("a verdict without addresses was connected")
+	}
+}
+
+func TestDecideRoutes(t *testing.T) {
+	set := policytest.RuleSet("deps", "api.example.test:443", "api.example.test:80")
+	set.Namespace = "shop"
+	set.Spec.Routes = []v1alpha1.Route{{Name: "read", Hosts: []v1alpha1.RouteHost{"api.example.test:443"},
+		Matches: []v1alpha1.RouteMatch{{Method: "GET"}}}}
+	set.Spec.DeniedBackend = &v1alpha1.Backend{Service: v1alpha1.ServiceRef{Name: "sorry", Port: 8080}}
+	m := policytest.Compile(t, set)
+	dr, r := newDecider(t, m)
+	r.answers["sorry.shop.svc.cluster.local"] = addrs("10.96.0.9")
+	ctx := context.Background()
+
+	v := dr.Decide(ctx, Ask{Protocol: HTTPS, Name: "api.example.test", Port: 443, Request: policy.Request{Method: "GET", Path: "/"}})
+	if !v.Forwards() || v.RouteName() != "shop/deps/read" {
+		t.Errorf("GET on the route: %+v", v)
+	}
+	v = dr.Decide(ctx, Ask{Protocol: HTTPS, Name: "api.example.test", Port: 443, Request: policy.Request{Method: "DELETE", Path: "/"}})
+	if v.Forwards() || v.Reason() != "no_route" || v.Backend != nil {
+		t.Errorf("DELETE over origination: %+v; want a denial without the plain-HTTP backend", v)
+	}
+	// The sidecar cannot see paths inside TLS the app speaks itself.
+	v = dr.Decide(ctx, Ask{Protocol: TLS, Name: "api.example.test", Port: 443, Dst: dst("93.184.215.14:443")})
+	if v.Forwards() || v.Reason() != "routes_need_http" {
+		t.Errorf("passthrough to a route-restricted host: %+v", v)
+	}
+	// Denied plain HTTP goes to the backend, which the guard does not stop (it is the operator's).
+	v = dr.Decide(ctx, Ask{Protocol: HTTP, Name: "evil.example.test", Port: 80})
+	if v.Forwards() || v.Backend == nil || v.Backend.Err != nil || fmt.Sprint(v.Backend.Dial) != "[10.96.0.9:8080]" {
+		t.Errorf("denied plain HTTP: %+v, backend %+v", v, v.Backend)
 	}
 }

@@ -25,6 +25,28 @@ type Verdict struct {
 	// Err is set when the destination is allowed but cannot be reached: its name did not resolve
 	// (*UpstreamError of kind ErrDNS or ErrDNSNotFound).
 	Err error
+	// Backend is, for a denied plain-HTTP request, the in-cluster Service that receives it instead of a 403.
+	Backend *Backend
+}
+
+// Backend is where a denied plain-HTTP request goes instead of a 403.
+type Backend struct {
+	// Name is the Service's DNS name; Port its port.
+	Name string
+	Port uint16
+	// RuleSet is the rule set that named it.
+	RuleSet string
+	// Dial are its addresses; Err says why there are none.
+	Dial []netip.AddrPort
+	Err  error
+}
+
+// RouteName returns the name of the route that allowed the request, or "".
+func (v Verdict) RouteName() string {
+	if v.Route == nil {
+		return ""
+	}
+	return v.Route.Name
 }
 
 // Forwards reports whether the connection or request goes on: allowed (or audited) with addresses to
@@ -82,6 +104,7 @@ func (v Verdict) Event(now time.Time, connected netip.Addr) record.Event {
 		Port:         v.Port,
 		RuleSet:      v.RuleSet,
 		Target:       v.Target,
+		Route:        v.RouteName(),
 		AddressClass: v.AddressClass,
 	}
 	ip := connected

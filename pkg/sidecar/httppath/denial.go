@@ -20,9 +20,18 @@ const maxHeaderText = 512
 
 // denialText returns the X-Egress-Denied value and the 403 body for a verdict that denies a request to
 // authority ("name:port" as dialled), e.g. `api.example.test:80; allow with target "api.example.test:80"`.
-func denialText(v decide.Verdict, authority string) (header, body string) {
+// req is what routes were matched on.
+func denialText(v decide.Verdict, authority string, req policy.Request) (header, body string) {
 	what := v.Suggestion()
 	switch {
+	case v.Decision.Reason == policy.ReasonNoRoute:
+		header = fmt.Sprintf("%s; no route allows %s %s", authority, req.Method, req.Path)
+		body = fmt.Sprintf("egress denied: routes restrict %s and none allows %s %s; add a match to a route for %q\n",
+			authority, req.Method, req.Path, what)
+	case v.Decision.Reason == policy.ReasonPathNotNormal:
+		header = fmt.Sprintf("%s; path %q not in normal form", authority, req.Path)
+		body = fmt.Sprintf("egress denied: routes restrict %s and check paths only in normal form; %q has a dot segment, an empty segment or an encoded '/', '\\', '.' or '%%'\n",
+			authority, req.Path)
 	case v.SidecarReason == decide.ReasonPrivateAddress:
 		header = fmt.Sprintf("%s; resolves to %s, a private or reserved address; allow with target %q", authority, v.RefusedAddr, what)
 		body = fmt.Sprintf("egress denied: %s resolves to %s, a private or reserved address (%s), which only a CIDR target allows; allow with target %q\n",

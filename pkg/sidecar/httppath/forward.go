@@ -2,8 +2,10 @@ package httppath
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,43 +27,136 @@ const expectContinueTimeout = time.Second
 // turned out closed.
 const maxAttempts = 3
 
+// bodyCopyWait bounds how long a complete answer waits for the request body's copy to say it is done (the
+// upstream answers once it has read the body, often before the copy has said so): only an upstream that
+// stopped reading, or an app still sending, holds it up that long.
+const bodyCopyWait = 100 * time.Millisecond
+
 // forward sends an allowed request upstream and its response back, and reports whether the app's
-// connection can carry another request.
+// connection can carry another request. A route's timeout bounds the whole request, retries included; its
+// retries send the request again after a failure worth it (see retry.go) while nothing has reached the app.
 func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, dec decided, start time.Time) bool {
-	key := poolKey{name: dec.target.Name, port: dec.target.Port, tls: dec.target.Originate}
-	authority := dec.target.Authority()
+	route := dec.v.Route
+	var deadline time.Time
+	if route != nil && route.Timeout > 0 {
+		deadline = start.Add(route.Timeout)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	retries := 0
+	if route != nil && route.Retries > 0 && retryEligible(req) {
+		retries = route.Retries
+	}
+	body, retries := keepBody(req, retries)
+	p.budget.request(dec.host.Label())
+
 	var x exchange
-	for attempt := 1; ; attempt++ {
-		uc, reused, err := p.pool.get(ctx, key, dec.v)
-		if err != nil {
-			return p.failed(cc, req, dec, authority, err)
+	for attempt := 0; ; attempt++ {
+		if body != nil {
+			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		x = exchange{p: p, cc: cc, uc: uc, req: req, dec: dec}
-		x.run()
-		if x.retry && reused && attempt < maxAttempts {
-			uc.conn.Close()
-			continue
+		left := attempt < retries
+		x = p.attempt(ctx, cc, req, dec, deadline, body != nil, func(reason string, wait time.Duration) (time.Duration, bool) {
+			if !left {
+				return 0, false
+			}
+			wait = max(wait, backoff(route.Backoff, attempt+1, randomInt64N))
+			if !deadline.IsZero() && p.opts.Now().Add(wait).After(deadline) {
+				return 0, false
+			}
+			if !p.budget.allow(dec.host.Label()) {
+				dec.host.RetryBudgetExhausted(dec.route)
+				return 0, false
+			}
+			dec.host.Retry(dec.route, reason)
+			return wait, true
+		})
+		if x.retryWait < 0 {
+			break
 		}
-		break
+		select {
+		case <-time.After(x.retryWait):
+		case <-ctx.Done():
+		}
 	}
 	switch {
 	case x.status == 0 && x.err != nil:
 		// Nothing reached the app: answer for the upstream.
-		x.uc.conn.Close()
-		return p.failed(cc, req, dec, authority, x.err)
-	case x.reuseUpstream:
-		p.pool.put(x.uc)
-	default:
-		x.uc.conn.Close()
+		if errors.Is(x.err, context.DeadlineExceeded) || !deadline.IsZero() && decide.IsTimeout(x.err) {
+			dec.host.Timeout(dec.route)
+			x.err = &decide.UpstreamError{Kind: decide.ErrTimeout, Name: dec.target.Name,
+				Err: fmt.Errorf("route %s allows %v for the request, retries included", route.Name, route.Timeout)}
+		}
+		return p.failed(cc, req, dec, dec.target.Authority(), x.err)
 	}
-	dec.host.Request(x.status, dec.v.Action)
+	dec.host.Request(x.status, dec.v.Action, dec.route)
 	if x.status != statusClientClosed {
-		dec.host.Observe(p.opts.Now().Sub(start))
+		dec.host.Observe(dec.route, p.opts.Now().Sub(start))
 	}
 	if x.err != nil && x.status != 0 {
 		p.logUpstreamError(dec, reasonOf(x.err), x.err)
 	}
 	return x.keepClient && !p.shuttingDown()
+}
+
+// retryCheck is asked, when an attempt failed in a way worth a retry before anything reached the app,
+// whether to retry and after how long; wait is the least the upstream asked for (Retry-After).
+type retryCheck func(reason string, wait time.Duration) (time.Duration, bool)
+
+// attempt sends the request once (again on a fresh connection when a reused one turns out closed) and
+// settles both connections. The result's retryWait is >= 0 when the request is to be sent again after it.
+func (p *Path) attempt(ctx context.Context, cc *clientConn, req *http.Request, dec decided, deadline time.Time, bodyKept bool, check retryCheck) exchange {
+	key := poolKey{name: dec.target.Name, port: dec.target.Port, tls: dec.target.Originate}
+	for tries := 1; ; tries++ {
+		uc, reused, err := p.pool.get(ctx, key, dec.v, replayable(req))
+		if err != nil {
+			x := exchange{err: err, retryWait: -1}
+			if reason, ok := retryForError(err); ok {
+				if wait, ok := check(reason, 0); ok {
+					x.retryWait = wait
+				}
+			}
+			return x
+		}
+		if !deadline.IsZero() {
+			uc.conn.SetDeadline(deadline)
+		}
+		x := exchange{p: p, cc: cc, uc: uc, req: req, dec: dec, check: check, deadline: deadline, bodyKept: bodyKept, retryWait: -1}
+		x.run()
+		if x.retry && reused && tries < maxAttempts {
+			uc.conn.Close()
+			continue
+		}
+		switch {
+		case x.released:
+		case x.reuseUpstream:
+			x.releaseUpstream()
+		default:
+			uc.conn.Close()
+		}
+		return x
+	}
+}
+
+// keepBody reads a request body small enough to be sent again into memory, when retries are possible; a
+// longer one (or one the app sends only after "100 Continue") is streamed once, without retries.
+func keepBody(req *http.Request, retries int) ([]byte, int) {
+	if retries == 0 || req.Body == nil || req.Body == http.NoBody {
+		return nil, retries
+	}
+	if expectsContinue(req) || req.ContentLength > maxRetryBody {
+		return nil, 0
+	}
+	buf, err := io.ReadAll(io.LimitReader(req.Body, maxRetryBody+1))
+	if err != nil || len(buf) > maxRetryBody {
+		req.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
+		return nil, 0
+	}
+	return buf, retries
 }
 
 // exchange is one request sent on one upstream connection and its response.
@@ -72,12 +167,21 @@ type exchange struct {
 	req *http.Request
 	dec decided
 
-	bodyDone chan error // the request body's copy, when it runs
-	status   int        // the status the app got (0: nothing written to it yet)
-	err      error      // what went wrong upstream
+	bodyDone     chan error // the request body's copy, when it runs (started)
+	bodyFinished bool       // the copy has ended, with bodyErr
+	bodyErr      error
+	status       int   // the status the app got (0: nothing written to it yet)
+	err          error // what went wrong upstream
 
 	retry         bool // nothing was sent or received that stops the request from being sent again
 	reuseUpstream bool
+	released      bool          // the upstream connection is back in the pool
+	bodySettled   bool          // bodySentWhole is known
+	bodySentWhole bool          // the request body (if any) went out whole
+	check         retryCheck    // may a failure worth a retry be retried (nil: no)
+	bodyKept      bool          // the request body is in memory (small, kept to be sent again)
+	deadline      time.Time     // the route's timeout, if any
+	retryWait     time.Duration // >= 0: the request goes again after this wait
 	keepClient    bool
 }
 
@@ -99,9 +203,80 @@ func (x *exchange) run() {
 	resp, err := x.firstResponse(hasBody)
 	if err != nil {
 		x.fail(err, !hasBody)
+		if x.status == 0 && x.check != nil && !x.retry {
+			if reason, ok := retryForError(err); ok {
+				if wait, ok := x.check(reason, 0); ok {
+					x.retryWait = wait
+				}
+			}
+		}
 		return
 	}
+	if x.check != nil && x.bodySent() {
+		remaining := time.Duration(0)
+		if !x.deadline.IsZero() {
+			remaining = max(time.Until(x.deadline), time.Nanosecond)
+		}
+		if reason, wait, ok := retryForResponse(resp, remaining, time.Now()); ok {
+			if wait, ok := x.check(reason, wait); ok {
+				// The answer goes nowhere: the request is sent again.
+				discardResponse(resp)
+				x.retryWait = wait
+				return
+			}
+		}
+	}
 	x.respond(resp, upgrade)
+}
+
+// bodySent reports whether the request body (if any) went out whole already, so that the request could be
+// sent again. A body kept in memory is waited for a moment (an upstream answers as soon as it has read it,
+// often before the copy has said it is done); a body still streaming from the app is not waited for.
+func (x *exchange) bodySent() bool {
+	if x.bodyDone == nil {
+		return x.req.Body == nil || x.req.Body == http.NoBody
+	}
+	wait := time.Duration(0)
+	if x.bodyKept {
+		wait = bodyCopyWait
+	}
+	done, err := x.awaitBody(wait)
+	return done && err == nil
+}
+
+// awaitBody waits up to d for the request body's copy to end, and says whether it did and how.
+func (x *exchange) awaitBody(d time.Duration) (bool, error) {
+	if x.bodyFinished {
+		return true, x.bodyErr
+	}
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case err := <-x.bodyDone:
+		x.bodyFinished, x.bodyErr = true, err
+		return true, err
+	default:
+	}
+	if timeout == nil {
+		return false, nil
+	}
+	select {
+	case err := <-x.bodyDone:
+		x.bodyFinished, x.bodyErr = true, err
+		return true, err
+	case <-timeout:
+		return false, nil
+	}
+}
+
+// discardResponse drops a response that will not be passed on.
+func discardResponse(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
 }
 
 // firstResponse starts the request body (at once, or once the upstream asks for it or stays silent past
@@ -203,45 +378,67 @@ func (x *exchange) respond(resp *http.Response, upgrade bool) {
 	}
 	n, werr, rerr := copyResponseBody(w, resp.Body, x.uc.br, chunked && req.ProtoAtLeast(1, 1))
 	x.dec.host.Received.Add(float64(n))
-	if werr == nil && rerr == nil && chunked && req.ProtoAtLeast(1, 1) {
-		w.WriteString("0\r\n")
-		writeTrailers(w, resp.Trailer)
-		w.WriteString("\r\n")
-	}
-	if werr == nil {
+	resp.Body.Close()
+	if werr == nil && rerr == nil {
+		if chunked && req.ProtoAtLeast(1, 1) {
+			w.WriteString("0\r\n")
+			writeTrailers(w, resp.Trailer)
+			w.WriteString("\r\n")
+		}
+		// The upstream's answer is read whole: its connection goes back to the pool before the app gets the
+		// last bytes, so that the app's next request finds it.
+		x.settleBody()
+		if x.bodySentWhole && !resp.Close {
+			x.releaseUpstream()
+		}
 		werr = w.Flush()
 	}
-	resp.Body.Close()
 	x.finish(resp, werr, rerr, closeAfter || rerr != nil)
+}
+
+// releaseUpstream puts the upstream connection, which can carry another request, back in the pool.
+func (x *exchange) releaseUpstream() {
+	x.uc.conn.SetDeadline(time.Time{})
+	x.p.pool.put(x.uc)
+	x.released = true
+}
+
+// settleBody learns whether the request body went out whole, once the upstream's answer is complete. A
+// copy that does not end promptly means the upstream answered before it read the whole body: neither
+// connection knows where the body ends now, so both are closed.
+func (x *exchange) settleBody() {
+	if x.bodySettled {
+		return
+	}
+	x.bodySettled = true
+	switch {
+	case x.bodyDone != nil:
+		done, err := x.awaitBody(bodyCopyWait)
+		if !done {
+			x.cc.conn.Close()
+			x.uc.conn.Close()
+			x.bodyErr, x.bodyFinished = <-x.bodyDone, true
+		}
+		x.bodySentWhole = done && err == nil
+	case x.req.Body != nil && x.req.Body != http.NoBody:
+		x.bodySentWhole = false // never asked for (a final answer to "Expect: 100-continue")
+	default:
+		x.bodySentWhole = true
+	}
 }
 
 // finish settles what becomes of both connections after a response: werr is the app's side failing, rerr
 // the upstream's.
 func (x *exchange) finish(resp *http.Response, werr, rerr error, closeClient bool) {
-	bodySent := true
-	if x.bodyDone != nil {
-		select {
-		case err := <-x.bodyDone:
-			bodySent = err == nil
-		default:
-			// The upstream answered before it read the whole body: neither connection knows where the
-			// body ends now.
-			bodySent = false
-			x.cc.conn.Close()
-			x.uc.conn.Close()
-			<-x.bodyDone
-		}
-	} else if x.req.Body != nil && x.req.Body != http.NoBody {
-		bodySent = false // never asked for (a final answer to "Expect: 100-continue")
-	}
+	x.settleBody()
 	switch {
 	case werr != nil:
 		x.status = statusClientClosed
 	case rerr != nil:
 		x.err = rerr
 	}
-	x.reuseUpstream = werr == nil && rerr == nil && bodySent && !resp.Close
-	x.keepClient = werr == nil && rerr == nil && !closeClient && (bodySent || consumeBody(x.req))
+	x.reuseUpstream = werr == nil && rerr == nil && x.bodySentWhole && !resp.Close
+	x.keepClient = werr == nil && rerr == nil && !closeClient && (x.bodySentWhole || consumeBody(x.req))
 }
 
 // fail records an upstream failure before any response reached the app; retry says the request may be
@@ -253,9 +450,9 @@ func (x *exchange) fail(err error, replayable bool) {
 	}
 	x.err = err
 	x.retry = replayable && idempotent(x.req) && connectionClosed(err)
-	if x.bodyDone != nil {
+	if x.bodyDone != nil && !x.bodyFinished {
 		x.uc.conn.Close()
-		<-x.bodyDone
+		x.bodyErr, x.bodyFinished = <-x.bodyDone, true
 	}
 }
 
@@ -279,6 +476,12 @@ func (x *exchange) switchProtocols(resp *http.Response, upgrade bool) {
 
 // errClientGone says the app's connection failed while the exchange wrote to it.
 var errClientGone = errors.New("the app closed its connection")
+
+// replayable reports whether a request can be sent again on a new connection: idempotent, and nothing of
+// it is read from the app after its head.
+func replayable(req *http.Request) bool {
+	return idempotent(req) && (req.Body == nil || req.Body == http.NoBody)
+}
 
 // idempotent reports whether a request may be sent twice: a method that says so, or an idempotency key.
 func idempotent(req *http.Request) bool {

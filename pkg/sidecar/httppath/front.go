@@ -76,8 +76,8 @@ func (h *headLimit) Read(p []byte) (int, error) {
 // done, the connection cannot carry another request, or Shutdown.
 //
 // An idle keep-alive connection costs little: this goroutine waits for the app's next bytes holding no
-// buffers and on a small stack, and each burst of requests is served on a goroutine of its own, which
-// takes the buffers from pools and leaves with the stack it grew.
+// buffers and on a small stack, and each burst of requests is served by one of the path's workers, whose
+// stacks have grown to what serving takes, with buffers from pools.
 func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) {
 	cc := &clientConn{conn: c, orig: orig, head: headLimit{r: c, left: -1}, done: make(chan bool, 1)}
 	if sc, ok := c.(syscall.Conn); ok {
@@ -98,7 +98,7 @@ func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) 
 			return
 		}
 		cc.idle.Store(false)
-		go func() { cc.done <- p.serveBurst(ctx, cc) }()
+		p.workers.run(burst{ctx: ctx, cc: cc, serve: p.serveBurst})
 		if !<-cc.done {
 			return
 		}
@@ -149,13 +149,23 @@ func (cc *clientConn) waitReadable(deadline time.Time) bool {
 		n, err := cc.conn.Read(b[:0])
 		return n == 0 && err == nil
 	}
+	// The first call peeks, as the app may have sent its next request already (RawConn.Read forgets a
+	// readiness the poller reported before it was called); when nothing is there the goroutine parks until
+	// the poller reports the socket readable, and the second call confirms it without another system call:
+	// the read that follows takes the bytes (or the end of the connection).
+	first := true
 	readable := false
 	err := cc.raw.Read(func(fd uintptr) bool {
+		if !first {
+			readable = true
+			return true
+		}
+		first = false
 		var b [1]byte
 		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 		if errno == syscall.EAGAIN {
-			return false // not yet: park until readable
+			return false
 		}
 		readable = errno == 0 && n > 0
 		return true
@@ -212,16 +222,20 @@ func (p *Path) serveRequest(ctx context.Context, cc *clientConn, req *http.Reque
 	if err != nil {
 		return p.refuse(ctx, cc, req, req.Host, http.StatusBadRequest, reasonBadRequest, err.Error())
 	}
-	dec, err := p.decideRequest(ctx, host, cc.orig.Port())
+	rreq := routeRequest(req)
+	dec, err := p.decideRequest(ctx, host, cc.orig.Port(), rreq)
 	if err != nil {
 		return p.refuse(ctx, cc, req, host, http.StatusBadRequest, reasonBadRequest, "Host: "+err.Error())
 	}
 	authority := dec.target.Authority()
 	if !dec.v.Allowed() {
-		header, body := denialText(dec.v, authority)
+		header, body := denialText(dec.v, authority, rreq)
+		if bk := dec.v.Backend; bk != nil {
+			return p.toBackend(ctx, cc, req, dec, host, header, start)
+		}
 		keep := consumeBody(req) && !req.Close
 		writeOwn(cc.bw, req, http.StatusForbidden, headerDenied, header, body, !keep)
-		dec.host.Request(http.StatusForbidden, policy.Deny)
+		dec.host.Request(http.StatusForbidden, policy.Deny, dec.route)
 		return cc.bw.Flush() == nil && keep
 	}
 	if dec.v.Err != nil {
@@ -260,8 +274,29 @@ func (p *Path) failed(cc *clientConn, req *http.Request, dec decided, authority 
 	header, body := failureText(reason, authority, err)
 	keep := consumeBody(req) && !req.Close
 	writeOwn(cc.bw, req, status, headerError, header, body, !keep)
-	dec.host.Request(status, dec.v.Action)
+	dec.host.Request(status, dec.v.Action, dec.route)
 	return cc.bw.Flush() == nil && keep
+}
+
+// Headers a denied request carries to the denied-requests backend.
+const (
+	headerOriginalHost = "X-Egress-Original-Host"
+)
+
+// toBackend forwards a denied plain-HTTP request to the in-cluster backend the policy names instead of
+// answering 403: Host is the backend's, the original Host is in X-Egress-Original-Host and the denial in
+// X-Egress-Denied. The request stays a denial in the record and the metrics.
+func (p *Path) toBackend(ctx context.Context, cc *clientConn, req *http.Request, dec decided, host, denial string, start time.Time) bool {
+	bk := dec.v.Backend
+	authority := net.JoinHostPort(bk.Name, strconv.Itoa(int(bk.Port)))
+	dec.target = requestTarget{Name: bk.Name, Port: bk.Port, Host: authority, authority: authority}
+	if bk.Err != nil {
+		return p.failed(cc, req, dec, authority, bk.Err)
+	}
+	dec.v.Dial, dec.v.Route = bk.Dial, nil
+	req.Header.Set(headerOriginalHost, host)
+	req.Header.Set(headerDenied, denial)
+	return p.forward(ctx, cc, req, dec, start)
 }
 
 // refuse answers a request refused before any policy decision (bad Host, CONNECT, a head that does not
@@ -270,7 +305,7 @@ func (p *Path) refuse(ctx context.Context, cc *clientConn, req *http.Request, ho
 	p.opts.Reporter.Report(ctx, eventRefused(p.opts.Now(), reason, host))
 	writeOwn(cc.bw, req, status, headerError, headerValue(reason+"; "+msg), "egress: "+msg+"\n", true)
 	cc.bw.Flush()
-	p.opts.Metrics.Host("").Request(status, policy.Deny)
+	p.opts.Metrics.Host("").Request(status, policy.Deny, "")
 	return false
 }
 

@@ -1,6 +1,7 @@
 package httppath
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"egress.io/egress/pkg/policy"
 	"egress.io/egress/pkg/sidecar/decide"
@@ -95,7 +97,7 @@ func newH2Front(p *Path, tlsConfig *tls.Config) *h2Front {
 	f.transports = []*http.Transport{plain, origin}
 	proxy := func(t *http.Transport) *httputil.ReverseProxy {
 		return &httputil.ReverseProxy{
-			Transport:      t,
+			Transport:      &retryingTransport{base: t, p: p},
 			Rewrite:        f.rewrite,
 			FlushInterval:  -1, // every write is a DATA frame the app gets at once
 			ErrorLog:       errorLog,
@@ -145,17 +147,19 @@ func (f *h2Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"CONNECT is not supported: egress is transparent, connect to the destination directly")
 		return
 	}
-	dec, err := p.decideRequest(r.Context(), r.Host, origPort)
+	path, _, _ := strings.Cut(r.RequestURI, "?")
+	rreq := policy.Request{Method: r.Method, Path: path, Header: r.Header}
+	dec, err := p.decideRequest(r.Context(), r.Host, origPort, rreq)
 	if err != nil {
 		f.refuse(w, r, http.StatusBadRequest, reasonBadRequest, "Host: "+err.Error())
 		return
 	}
 	authority := dec.target.Authority()
 	if !dec.v.Allowed() {
-		header, body := denialText(dec.v, authority)
+		header, body := denialText(dec.v, authority, rreq)
 		w.Header().Set(headerDenied, header)
 		writeText(w, http.StatusForbidden, body)
-		dec.host.Request(http.StatusForbidden, dec.v.Action)
+		dec.host.Request(http.StatusForbidden, dec.v.Action, dec.route)
 		return
 	}
 	if dec.v.Err != nil {
@@ -165,16 +169,22 @@ func (f *h2Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &h2State{dec: dec}
 	defer func() {
 		// Runs when the proxy panics with http.ErrAbortHandler (a body copy failed) too.
-		dec.host.Request(st.status, dec.v.Action)
+		dec.host.Request(st.status, dec.v.Action, dec.route)
 		if st.status != statusClientClosed {
-			dec.host.Observe(p.opts.Now().Sub(start))
+			dec.host.Observe(dec.route, p.opts.Now().Sub(start))
 		}
 	}()
+	ctx := r.Context()
+	if route := dec.v.Route; route != nil && route.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, start.Add(route.Timeout))
+		defer cancel()
+	}
 	proxy := f.plain
 	if dec.target.Originate {
 		proxy = f.origin
 	}
-	proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
 }
 
 // rewrite points the outbound request at the decided target, keeping the app's Forwarded and X-Forwarded-*
@@ -233,7 +243,7 @@ func (f *h2Front) fail(w http.ResponseWriter, dec decided, authority string, err
 	w.Header().Set(headerError, header)
 	writeText(w, status, body)
 	if dec.v.Err != nil {
-		dec.host.Request(status, dec.v.Action)
+		dec.host.Request(status, dec.v.Action, dec.route)
 	}
 	return status
 }
@@ -243,7 +253,7 @@ func (f *h2Front) refuse(w http.ResponseWriter, r *http.Request, status int, rea
 	f.p.opts.Reporter.Report(r.Context(), eventRefused(f.p.opts.Now(), reason, r.Host))
 	w.Header().Set(headerError, headerValue(reason+"; "+msg))
 	writeText(w, status, "egress: "+msg+"\n")
-	f.p.opts.Metrics.Host("").Request(status, policy.Deny)
+	f.p.opts.Metrics.Host("").Request(status, policy.Deny, "")
 }
 
 func writeText(w http.ResponseWriter, status int, body string) {
@@ -265,4 +275,60 @@ func (b *countingBody) Read(p []byte) (int, error) {
 		b.add(float64(n))
 	}
 	return n, err
+}
+
+// retryingTransport carries out a stream's route retries on the h2c front: as on the HTTP/1 path, a
+// request safe to repeat (its body, if any, small enough to keep) is sent again after a failure worth it,
+// within the attempts, the timeout and the host's retry budget.
+type retryingTransport struct {
+	base http.RoundTripper
+	p    *Path
+}
+
+func (t *retryingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	st := r.Context().Value(stateKey{}).(*h2State)
+	route := st.dec.v.Route
+	if route == nil || route.Retries == 0 || !retryEligible(r) {
+		return t.base.RoundTrip(r)
+	}
+	body, retries := keepBody(r, route.Retries)
+	t.p.budget.request(st.dec.host.Label())
+	deadline, hasDeadline := r.Context().Deadline()
+	for attempt := 0; ; attempt++ {
+		if body != nil {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		resp, err := t.base.RoundTrip(r)
+		reason, wait, retry := "", time.Duration(0), false
+		switch {
+		case err != nil:
+			reason, retry = retryForError(err)
+		default:
+			remaining := time.Duration(0)
+			if hasDeadline {
+				remaining = max(time.Until(deadline), time.Nanosecond)
+			}
+			reason, wait, retry = retryForResponse(resp, remaining, time.Now())
+		}
+		if !retry || attempt >= retries {
+			return resp, err
+		}
+		wait = max(wait, backoff(route.Backoff, attempt+1, randomInt64N))
+		if hasDeadline && time.Now().Add(wait).After(deadline) {
+			return resp, err
+		}
+		if !t.p.budget.allow(st.dec.host.Label()) {
+			st.dec.host.RetryBudgetExhausted(st.dec.route)
+			return resp, err
+		}
+		st.dec.host.Retry(st.dec.route, reason)
+		if resp != nil {
+			discardResponse(resp)
+		}
+		select {
+		case <-time.After(wait):
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		}
+	}
 }

@@ -56,13 +56,15 @@ const (
 
 // Path serves the HTTP connections handed to it.
 type Path struct {
-	opts   Options
-	pool   *pool
-	h2     *h2Front
-	mu     sync.Mutex
-	conns  map[*clientConn]struct{}
-	closed bool          // Shutdown began: idle connections close, new requests are not read
-	empty  chan struct{} // closed once Shutdown began and no connection is left
+	opts    Options
+	pool    *pool
+	workers *workers
+	budget  *retryBudget
+	h2      *h2Front
+	mu      sync.Mutex
+	conns   map[*clientConn]struct{}
+	closed  bool          // Shutdown began: idle connections close, new requests are not read
+	empty   chan struct{} // closed once Shutdown began and no connection is left
 }
 
 // New returns a Path.
@@ -81,7 +83,7 @@ func New(opts Options) (*Path, error) {
 		MinVersion:         tls.VersionTLS12,
 		ClientSessionCache: tls.NewLRUClientSessionCache(tlsSessionCacheSize),
 	}
-	p := &Path{opts: opts, conns: map[*clientConn]struct{}{}, empty: make(chan struct{})}
+	p := &Path{opts: opts, conns: map[*clientConn]struct{}{}, empty: make(chan struct{}), workers: newWorkers(), budget: newRetryBudget(opts.Now)}
 	p.pool = newPool(tlsConfig, opts.ConnectTimeout, opts.TLSHandshakeTimeout, opts.IdleTimeout, opts.Now)
 	p.h2 = newH2Front(p, tlsConfig)
 	return p, nil

@@ -65,17 +65,24 @@ func newPool(tlsConfig *tls.Config, connectTimeout, handshakeTimeout, idleTimeou
 }
 
 // get returns an idle connection for key at one of v's addresses, or dials v's addresses (and, for TLS,
-// verifies the upstream's certificate for key.name). reused says the connection served requests before.
-func (p *pool) get(ctx context.Context, key poolKey, v decide.Verdict) (uc *upstreamConn, reused bool, err error) {
-	if uc := p.takeIdle(key, v.Dial); uc != nil {
+// verifies the upstream's certificate for key.name). reused says the connection served requests before;
+// replayable says the request can be sent again on a new connection.
+func (p *pool) get(ctx context.Context, key poolKey, v decide.Verdict, replayable bool) (uc *upstreamConn, reused bool, err error) {
+	if uc := p.takeIdle(key, v.Dial, replayable); uc != nil {
 		return uc, true, nil
 	}
 	uc, err = p.dial(ctx, key, v)
 	return uc, false, err
 }
 
-// takeIdle pops the most recently used live idle connection for key at one of addrs.
-func (p *pool) takeIdle(key poolKey, addrs []netip.AddrPort) *upstreamConn {
+// freshIdle is how long a connection may have been idle and still be reused without first checking that
+// the upstream has not closed it, for a request that can be sent again if it has (servers keep idle
+// connections for seconds, and a request that finds one closed is retried on a new connection).
+const freshIdle = time.Second
+
+// takeIdle pops the most recently used live idle connection for key at one of addrs. fresh says the
+// request can be sent again, so a connection used less than freshIdle ago is taken without a check.
+func (p *pool) takeIdle(key poolKey, addrs []netip.AddrPort, fresh bool) *upstreamConn {
 	now := p.now()
 	for {
 		p.mu.Lock()
@@ -94,7 +101,7 @@ func (p *pool) takeIdle(key poolKey, addrs []netip.AddrPort) *upstreamConn {
 		p.idle[key] = slices.Delete(list, i, i+1)
 		p.count--
 		p.mu.Unlock()
-		if now.Sub(uc.idleSince) < p.idleTimeout && uc.alive() {
+		if now.Sub(uc.idleSince) < p.idleTimeout && (fresh && now.Sub(uc.idleSince) < freshIdle || uc.alive()) {
 			return uc
 		}
 		uc.conn.Close()

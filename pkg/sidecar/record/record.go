@@ -1,5 +1,6 @@
 // Package record keeps the sidecar's decision record: one Event per connection or request, logged as a JSON
-// line (denials and audits; allows with --log-allowed) and kept in a ring for /debug/decisions.
+// line (denials and audits; allows with --log-allowed), kept in a ring for /debug/decisions and counted in a
+// bounded Summary for /summary.
 package record
 
 import (
@@ -22,6 +23,8 @@ type Event struct {
 	RuleSet    string    `json:"rule_set,omitempty"`
 	Target     string    `json:"target,omitempty"`
 	Suggestion string    `json:"suggestion,omitempty"`
+	// Route is the route that allowed an HTTP request on a host that routes restrict.
+	Route string `json:"route,omitempty"`
 	// AddressClass is, when the address guard refused (or in audit mode let through) the address, the
 	// special-purpose range it lies in.
 	AddressClass string `json:"address_class,omitempty"`
@@ -71,20 +74,27 @@ func (r *Ring) Snapshot() []Event {
 type Reporter struct {
 	log        *slog.Logger
 	ring       *Ring
+	summary    *Summary
 	logAllowed bool
 }
 
-// NewReporter returns a Reporter logging to log and keeping the last ringSize events.
+// NewReporter returns a Reporter logging to log, keeping the last ringSize events and counting all of them
+// in a Summary of DefaultSummaryEntries keys that starts now.
 func NewReporter(log *slog.Logger, ringSize int, logAllowed bool) *Reporter {
-	return &Reporter{log: log, ring: NewRing(ringSize), logAllowed: logAllowed}
+	return &Reporter{log: log, ring: NewRing(ringSize), summary: NewSummary(DefaultSummaryEntries, time.Now()),
+		logAllowed: logAllowed}
 }
 
 // Recent returns the events kept, oldest first.
 func (r *Reporter) Recent() []Event { return r.ring.Snapshot() }
 
+// Summary returns the counts of every event reported.
+func (r *Reporter) Summary() *Summary { return r.summary }
+
 // Report records one event.
 func (r *Reporter) Report(ctx context.Context, ev Event) {
 	r.ring.Add(ev)
+	r.summary.Add(ev)
 	level := slog.LevelWarn
 	switch ev.Decision {
 	case "allow":
@@ -105,6 +115,9 @@ func (r *Reporter) Report(ctx context.Context, ev Event) {
 		slog.String("rule_set", ev.RuleSet),
 		slog.String("target", ev.Target),
 		slog.String("suggestion", ev.Suggestion),
+	}
+	if ev.Route != "" {
+		attrs = append(attrs, slog.String("route", ev.Route))
 	}
 	if ev.AddressClass != "" {
 		attrs = append(attrs, slog.String("address_class", ev.AddressClass))

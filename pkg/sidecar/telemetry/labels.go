@@ -48,6 +48,7 @@ type Labels struct {
 	named  *labelBound
 	others *labelBound
 	ports  *labelBound
+	routes *labelBound
 }
 
 // NewLabels returns Labels admitting maxOthers host values beyond those named in targets.
@@ -56,6 +57,7 @@ func NewLabels(maxOthers int) *Labels {
 		named:  newLabelBound(maxNamedHostLabels),
 		others: newLabelBound(maxOthers),
 		ports:  newLabelBound(max(maxOthers, 16)),
+		routes: newLabelBound(maxRouteLabels),
 	}
 }
 
@@ -79,4 +81,15 @@ func (l *Labels) Host(m *policy.Matcher, name string, addr netip.Addr) string {
 // Port returns the label for a destination port, bounded like hosts.
 func (l *Labels) Port(port uint16) string {
 	return l.ports.Label(strconv.Itoa(int(port)))
+}
+
+// maxRouteLabels bounds the route label values: routes come from rule sets, which the pod's team writes.
+const maxRouteLabels = 100
+
+// Route returns the label for a route name ("" for none), bounded like hosts.
+func (l *Labels) Route(name string) string {
+	if name == "" {
+		return ""
+	}
+	return l.routes.Label(name)
 }

@@ -27,6 +27,9 @@ type Metrics struct {
 	policyInvalid    prometheus.Gauge
 	policyReloads    *prometheus.CounterVec
 	policyLastReload prometheus.Gauge
+	retries          *prometheus.CounterVec
+	retryBudget      *prometheus.CounterVec
+	timeouts         *prometheus.CounterVec
 
 	hosts sync.Map // host label → *Host
 }
@@ -46,13 +49,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"protocol", "decision", "host", "port"}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egress_http_requests_total",
-			Help: "HTTP requests by destination host, response status code and decision (allow, deny, audit).",
-		}, []string{"host", "code", "decision"}),
+			Help: "HTTP requests by destination host, response status code, decision (allow, deny, audit) and the route that allowed them (\"\" when routes do not restrict the host).",
+		}, []string{"host", "code", "decision", "route"}),
 		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "egress_http_request_duration_seconds",
 			Help:    "Time from an HTTP request's arrival to the end of its response body, for forwarded requests.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
-		}, []string{"host"}),
+		}, []string{"host", "route"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "egress_bytes_total",
 			Help: "Payload bytes forwarded, by direction seen from the app (sent, received) and destination host: HTTP bodies, and everything a TLS or TCP connection carries.",
@@ -81,10 +84,22 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "egress_policy_last_reload_timestamp_seconds",
 			Help: "Unix time of the last successful policy load; 0 before the first.",
 		}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egress_http_retries_total",
+			Help: "HTTP requests sent again by a route's retries, by host, route and the failure retried (connect, reset, 429, 502, 503, 504).",
+		}, []string{"host", "route", "reason"}),
+		retryBudget: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egress_http_retry_budget_exhausted_total",
+			Help: "Retries a route allowed but the host's retry budget did not, by host and route.",
+		}, []string{"host", "route"}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egress_http_timeouts_total",
+			Help: "HTTP requests that ran out of their route's timeout, by host and route.",
+		}, []string{"host", "route"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.connections, m.httpRequests, m.httpDuration, m.bytes, m.upstreamErrors, m.dnsQueries,
-		m.policyTargets, m.policyInvalid, m.policyReloads, m.policyLastReload,
+		m.policyTargets, m.policyInvalid, m.policyReloads, m.policyLastReload, m.retries, m.retryBudget, m.timeouts,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sidecar metrics: %w", err)
@@ -100,17 +115,18 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 
 // Host is the metric children of one host label.
 type Host struct {
-	label    string
-	vec      *prometheus.CounterVec
-	Sent     prometheus.Counter
-	Received prometheus.Counter
-	Duration prometheus.Observer
-	requests sync.Map // requestKey → prometheus.Counter
+	label     string
+	m         *Metrics
+	Sent      prometheus.Counter
+	Received  prometheus.Counter
+	requests  sync.Map // requestKey → prometheus.Counter
+	durations sync.Map // route label → prometheus.Observer
 }
 
 type requestKey struct {
 	code   int
 	action policy.Action
+	route  string
 }
 
 // Host returns the children of a host label (which the caller bounded with Labels).
@@ -120,10 +136,9 @@ func (m *Metrics) Host(label string) *Host {
 	}
 	h := &Host{
 		label:    label,
-		vec:      m.httpRequests,
+		m:        m,
 		Sent:     m.bytes.WithLabelValues(DirectionSent, label),
 		Received: m.bytes.WithLabelValues(DirectionReceived, label),
-		Duration: m.httpDuration.WithLabelValues(label),
 	}
 	actual, _ := m.hosts.LoadOrStore(label, h)
 	return actual.(*Host)
@@ -132,18 +147,35 @@ func (m *Metrics) Host(label string) *Host {
 // Label returns the host label.
 func (h *Host) Label() string { return h.label }
 
-// Request counts one HTTP request with its status code and decision.
-func (h *Host) Request(code int, action policy.Action) {
-	key := requestKey{code, action}
+// Request counts one HTTP request with its status code, decision and route label (bounded by the caller).
+func (h *Host) Request(code int, action policy.Action, route string) {
+	key := requestKey{code, action, route}
 	c, ok := h.requests.Load(key)
 	if !ok {
-		c, _ = h.requests.LoadOrStore(key, h.vec.WithLabelValues(h.label, strconv.Itoa(code), action.String()))
+		c, _ = h.requests.LoadOrStore(key, h.m.httpRequests.WithLabelValues(h.label, strconv.Itoa(code), action.String(), route))
 	}
 	c.(prometheus.Counter).Inc()
 }
 
 // Observe records a forwarded request's duration.
-func (h *Host) Observe(d time.Duration) { h.Duration.Observe(d.Seconds()) }
+func (h *Host) Observe(route string, d time.Duration) {
+	o, ok := h.durations.Load(route)
+	if !ok {
+		o, _ = h.durations.LoadOrStore(route, h.m.httpDuration.WithLabelValues(h.label, route))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// Retry counts a request sent again on a route, by the failure retried.
+func (h *Host) Retry(route, reason string) { h.m.retries.WithLabelValues(h.label, route, reason).Inc() }
+
+// RetryBudgetExhausted counts a retry the host's budget refused.
+func (h *Host) RetryBudgetExhausted(route string) {
+	h.m.retryBudget.WithLabelValues(h.label, route).Inc()
+}
+
+// Timeout counts a request that ran out of its route's timeout.
+func (h *Host) Timeout(route string) { h.m.timeouts.WithLabelValues(h.label, route).Inc() }
 
 // Conn counts a TLS or TCP connection decision.
 func (m *Metrics) Conn(protocol string, action policy.Action, host, port string) {
