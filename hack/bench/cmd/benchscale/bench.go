@@ -137,6 +137,17 @@ func (b *bench) apiServer(ctx context.Context) (figures, error) {
 	return parseFigures(bufio.NewScanner(bytes.NewReader(data)))
 }
 
+// apiServerLive forces a garbage collection in the API server (its /debug/pprof/heap with gc=1) and returns
+// the heap it then holds: what it keeps for the sidecars, without the garbage its RSS may still include.
+func (b *bench) apiServerLive(ctx context.Context) (float64, error) {
+	_, err := b.cp.Clientset().Discovery().RESTClient().Get().AbsPath("/debug/pprof/heap").Param("gc", "1").DoRaw(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("the API server's /debug/pprof/heap?gc=1: %w", err)
+	}
+	f, err := b.apiServer(ctx)
+	return f.HeapAlloc, err
+}
+
 // change sets the targets of one rule set to its own plus a new marker target, and returns the marker and
 // when the request was sent.
 func (b *bench) change(ctx context.Context, namespace string) (string, int64, error) {
@@ -296,8 +307,8 @@ func (b *bench) servicePhase(ctx context.Context) error {
 		N: maxN, Affected: r.Affected, Reconnected: r.Count, Missing: r.Missing, Latency: r.Latency,
 		Updates: r.Updates, VersionChanged: r.VersionChanged, SurvivorBefore: before, SurvivorAfter: after,
 		SurvivorBaseline: b.results.Service[0].Replicas[1],
-		CPU: map[string]float64{"apiServer": api1.CPU - api0.CPU, "survivor": during.CPU - before.CPU, "clients": clients1 - clients0},
-		Wall: float64(r.Wall),
+		CPU:              map[string]float64{"apiServer": api1.CPU - api0.CPU, "survivor": during.CPU - before.CPU, "clients": clients1 - clients0},
+		Wall:             float64(r.Wall),
 	}
 	b.say("mass reconnect: %d of %d streams back, p99 %.0f ms, max %.0f ms; %d policy updates, %d versions changed",
 		r.Count, r.Affected, r.Latency.P99, r.Latency.Max, r.Updates, r.VersionChanged)
@@ -305,8 +316,8 @@ func (b *bench) servicePhase(ctx context.Context) error {
 	return nil
 }
 
-// sampleSize takes the static figures with n sidecars connected: memory and goroutines, and the CPU over
-// a quiet 10 s.
+// sampleSize takes the static figures with n sidecars connected: memory and goroutines, the CPU over a
+// quiet 10 s, then the API server's heap after a forced collection.
 func (b *bench) sampleSize(ctx context.Context, n int, replicas []*replica, clients *clientProcess) (size, error) {
 	s := size{N: n}
 	api0, err := b.apiServer(ctx)
@@ -320,6 +331,9 @@ func (b *bench) sampleSize(ctx context.Context, n int, replicas []*replica, clie
 	}
 	s.APIServerIdleCPU = (s.APIServer.CPU - api0.CPU) / 10
 	s.ServiceIdleCPU = (b.serviceCPU(ctx, replicas) - cpu0) / 10
+	if s.APIServerLive, err = b.apiServerLive(ctx); err != nil {
+		return s, err
+	}
 	for _, r := range replicas {
 		f, err := r.sample(ctx)
 		if err != nil {

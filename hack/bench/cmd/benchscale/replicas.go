@@ -78,14 +78,18 @@ func (r *replica) sample(ctx context.Context) (figures, error) {
 type figures struct {
 	RSS        float64 // bytes
 	Heap       float64 // bytes of heap spans in use
+	HeapAlloc  float64 // bytes of allocated heap objects (live and not yet collected)
 	Stacks     float64 // bytes of goroutine stacks
 	CPU        float64 // seconds since start
 	Goroutines float64
 	Streams    float64
+	// Watches and RuleSetWatches are an API server's open watches (apiserver_longrunning_requests with
+	// verb WATCH): all, and of EgressRuleSets.
+	Watches, RuleSetWatches float64
 }
 
-// scrape reads process_resident_memory_bytes, process_cpu_seconds_total, go_goroutines and
-// egress_policy_service_streams from a /metrics page.
+// scrape reads process_resident_memory_bytes, process_cpu_seconds_total, go_goroutines, the heap's figures
+// egress_policy_service_streams and, from an API server, its open watches from a /metrics page.
 func scrape(ctx context.Context, url string) (figures, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
@@ -111,6 +115,13 @@ func parseFigures(sc *bufio.Scanner) (figures, error) {
 		if err != nil {
 			continue
 		}
+		if strings.HasPrefix(name, "apiserver_longrunning_requests{") && strings.Contains(name, `verb="WATCH"`) {
+			f.Watches += v
+			if strings.Contains(name, `resource="egressrulesets"`) {
+				f.RuleSetWatches += v
+			}
+			continue
+		}
 		switch name {
 		case "process_resident_memory_bytes":
 			f.RSS = v
@@ -120,6 +131,8 @@ func parseFigures(sc *bufio.Scanner) (figures, error) {
 			f.Goroutines = v
 		case "go_memstats_heap_inuse_bytes":
 			f.Heap = v
+		case "go_memstats_heap_alloc_bytes":
+			f.HeapAlloc = v
 		case "go_memstats_stack_inuse_bytes":
 			f.Stacks = v
 		case "egress_policy_service_streams":
