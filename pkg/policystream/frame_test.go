@@ -1,8 +1,10 @@
 package policystream
 
 import (
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -103,5 +105,38 @@ func TestFromObjectKeepsWhatTheSidecarNeeds(t *testing.T) {
 	o.Spec.Targets[0] = "changed:1"
 	if r.Spec.Targets[0] != "a.example:443" {
 		t.Error("FromObject shares the spec with the object")
+	}
+}
+
+// TestSnapshotCarriesTheWholeSpec: what a rule set says beyond its targets (HTTP routes with their matches,
+// timeouts and retries, a denied backend) reaches the sidecar unchanged, and changes the version.
+func TestSnapshotCarriesTheWholeSpec(t *testing.T) {
+	rs := set("shop", "a", "api.example:80")
+	rs.Spec.Routes = []v1alpha1.Route{{
+		Name:    "orders",
+		Hosts:   []v1alpha1.RouteHost{"api.example:80"},
+		Matches: []v1alpha1.RouteMatch{{Method: "GET", Path: &v1alpha1.PathMatch{Type: v1alpha1.PathPrefix, Value: "/orders"}}},
+		Timeout: &metav1.Duration{Duration: 1500 * time.Millisecond},
+		Retries: &v1alpha1.RouteRetries{Attempts: 2},
+	}}
+	rs.Spec.DeniedBackend = &v1alpha1.Backend{Service: v1alpha1.ServiceRef{Name: "denied", Port: 8080}}
+	snap, err := NewSnapshot("shop", "egress-system", []RuleSet{rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := snap.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec := got.RuleSets[0].Object().Spec; !reflect.DeepEqual(spec, rs.Spec) {
+		t.Errorf("the spec changed on the way:\n got %+v\nwant %+v", spec, rs.Spec)
+	}
+	plain, _ := NewSnapshot("shop", "egress-system", []RuleSet{set("shop", "a", "api.example:80")})
+	if plain.Version == snap.Version {
+		t.Error("routes do not change the version")
 	}
 }
