@@ -13,10 +13,12 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
+	crcache "sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"egress.io/egress/api/v1alpha1"
 	"egress.io/egress/pkg/podauth"
@@ -29,13 +31,14 @@ import (
 // uses too; sidecars' tokens are checked with TokenReview (podauth) for the audience sidecar.PolicyAudience.
 // It serves once the informer has synced and a certificate is in place; /readyz says so.
 type policyService struct {
-	addr    string
-	hub     *policyservice.Hub
-	server  *policyservice.Server
-	cert    *policyCertificate
-	synced  toolscache.InformerSynced
-	log     logr.Logger
-	serving atomic.Bool
+	addr   string
+	hub    *policyservice.Hub
+	server *policyservice.Server
+	cert   *policyCertificate
+	// informers is the manager's cache, whose EgressRuleSet informer feeds the hub.
+	informers crcache.Informers
+	log       logr.Logger
+	serving   atomic.Bool
 }
 
 // tokenReviewQPS bounds the TokenReviews a replica sends and tokenReviewInFlight how many are open at
@@ -86,17 +89,9 @@ func addPolicyService(ctx context.Context, mgr ctrl.Manager, cfg Config, restCon
 	if err != nil {
 		return err
 	}
-	informer, err := mgr.GetCache().GetInformer(ctx, &v1alpha1.EgressRuleSet{})
-	if err != nil {
-		return fmt.Errorf("policy service: EgressRuleSet informer: %w", err)
-	}
-	registration, err := informer.AddEventHandler(hub.EventHandler())
-	if err != nil {
-		return fmt.Errorf("policy service: EgressRuleSet events: %w", err)
-	}
 	p := &policyService{
 		addr: net.JoinHostPort(cfg.WebhookHost, strconv.Itoa(int(cfg.PolicyPort))),
-		hub:  hub, server: server, cert: cert, synced: registration.HasSynced, log: log,
+		hub:  hub, server: server, cert: cert, informers: mgr.GetCache(), log: log,
 	}
 	if err := mgr.Add(p); err != nil {
 		return fmt.Errorf("adding the policy service: %w", err)
@@ -133,7 +128,15 @@ func (p *policyService) Start(ctx context.Context) error {
 			}
 		}
 	}()
-	if !toolscache.WaitForCacheSync(ctx.Done(), p.synced) {
+	registration, err := p.register(ctx)
+	if err != nil {
+		ln.Close()
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), registration.HasSynced) {
 		ln.Close()
 		return nil
 	}
@@ -142,6 +145,31 @@ func (p *policyService) Start(ctx context.Context) error {
 	p.serving.Store(true)
 	p.log.Info("serving the policy service", "addr", ln.Addr().String(), "rule_sets", p.hub.RuleSets())
 	return p.server.Serve(ctx, ln)
+}
+
+// register adds the hub's handler to the manager's EgressRuleSet informer. Until the API server serves the
+// CRD (an install applies it together with the Deployment) it retries every second, as controller-runtime's
+// own watches do, and /readyz says the service has not synced.
+func (p *policyService) register(ctx context.Context) (toolscache.ResourceEventHandlerRegistration, error) {
+	for {
+		informer, err := p.informers.GetInformer(ctx, &v1alpha1.EgressRuleSet{})
+		if err == nil {
+			registration, err := informer.AddEventHandler(p.hub.EventHandler())
+			if err != nil {
+				return nil, fmt.Errorf("policy service: EgressRuleSet events: %w", err)
+			}
+			return registration, nil
+		}
+		if !meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("policy service: EgressRuleSet informer: %w", err)
+		}
+		p.log.Info("policy service waiting for the EgressRuleSet CRD to be served", "reason", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // ready is the /readyz check: the informer has synced and a certificate is loaded.
