@@ -94,7 +94,7 @@ bench: require-root
 	go run ./hack/bench/cmd/benchrun
 
 ## bench-scale: the policy service against 100 ... 10,000 simulated sidecars (each a real client with its own
-## connection and token) and the direct watch it replaces, on a real API server (about 15 minutes on 2 cores;
+## connection and token) and the direct watch it replaces, on a real API server (about 6 minutes on 2 cores;
 ## BENCH_QUICK=1: about 2); results in .cache/bench/scale-* and docs/benchmarks.md ("Scale")
 .PHONY: bench-scale
 bench-scale: controlplane
