@@ -12,6 +12,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"egress.io/egress/api/v1alpha1"
 )
@@ -66,24 +67,26 @@ type Frame struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// RuleSet is what a sidecar needs of an EgressRuleSet: its name, namespace, generation and spec (no status,
-// labels, annotations or managed fields).
+// RuleSet is what a sidecar needs of an EgressRuleSet: its name, namespace, UID, generation and spec (no
+// status, labels, annotations or managed fields). The UID and generation are what the sidecar's /summary
+// reports its policy was built from, which kubectl egress status compares with the API server's.
 type RuleSet struct {
 	Name       string                     `json:"name"`
 	Namespace  string                     `json:"namespace"`
+	UID        types.UID                  `json:"uid,omitempty"`
 	Generation int64                      `json:"generation,omitempty"`
 	Spec       v1alpha1.EgressRuleSetSpec `json:"spec"`
 }
 
 // FromObject keeps what a sidecar needs of a rule set.
 func FromObject(o *v1alpha1.EgressRuleSet) RuleSet {
-	return RuleSet{Name: o.Name, Namespace: o.Namespace, Generation: o.Generation, Spec: *o.Spec.DeepCopy()}
+	return RuleSet{Name: o.Name, Namespace: o.Namespace, UID: o.UID, Generation: o.Generation, Spec: *o.Spec.DeepCopy()}
 }
 
 // Object is the rule set as the policy package takes it.
 func (r RuleSet) Object() v1alpha1.EgressRuleSet {
 	return v1alpha1.EgressRuleSet{
-		ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace, Generation: r.Generation},
+		ObjectMeta: metav1.ObjectMeta{Name: r.Name, Namespace: r.Namespace, UID: r.UID, Generation: r.Generation},
 		Spec:       *r.Spec.DeepCopy(),
 	}
 }

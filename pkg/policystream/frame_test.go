@@ -93,14 +93,18 @@ func TestFramesRoundTrip(t *testing.T) {
 
 func TestFromObjectKeepsWhatTheSidecarNeeds(t *testing.T) {
 	o := &v1alpha1.EgressRuleSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "shop", Generation: 4, ResourceVersion: "99",
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "shop", UID: "u-1", Generation: 4, ResourceVersion: "99",
 			Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": strings.Repeat("x", 1000)}},
 		Spec:   v1alpha1.EgressRuleSetSpec{Targets: []v1alpha1.Target{"a.example:443"}},
 		Status: v1alpha1.EgressRuleSetStatus{ValidTargets: 1},
 	}
 	r := FromObject(o)
-	if r.Name != "a" || r.Namespace != "shop" || r.Generation != 4 || len(r.Spec.Targets) != 1 {
+	if r.Name != "a" || r.Namespace != "shop" || r.UID != "u-1" || r.Generation != 4 || len(r.Spec.Targets) != 1 {
 		t.Errorf("FromObject = %+v", r)
+	}
+	// The sidecar's /summary reports the UID and generation its policy was built from (kubectl egress status).
+	if back := r.Object(); back.UID != "u-1" || back.Generation != 4 || back.Name != "a" || back.Namespace != "shop" {
+		t.Errorf("Object() = %+v", back.ObjectMeta)
 	}
 	o.Spec.Targets[0] = "changed:1"
 	if r.Spec.Targets[0] != "a.example:443" {
