@@ -84,6 +84,7 @@ test: deps lint verify-generated controlplane node
 fuzz:
 	go test -run '^$$' -fuzz '^FuzzParseTarget$$' -fuzztime $(FUZZTIME) ./pkg/policy
 	go test -run '^$$' -fuzz '^FuzzLoadRuleSets$$' -fuzztime $(FUZZTIME) ./pkg/policy
+	go test -run '^$$' -fuzz '^FuzzRoutePath$$' -fuzztime $(FUZZTIME) ./pkg/policy
 	go test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./pkg/sidecar/sniff
 	go test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./pkg/sidecar/dnsproxy
 

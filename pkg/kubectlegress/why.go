@@ -69,15 +69,6 @@ func parseDestination(s string) (string, uint16, error) {
 	return host, uint16(port), nil
 }
 
-// guardConfig is the address guard's configuration as the sidecar builds it from its settings.
-func guardConfig(c sidecar.Config) addrclass.Config {
-	nat64 := c.NAT64Prefixes
-	if nat64 == nil {
-		nat64 = []netip.Prefix{}
-	}
-	return addrclass.Config{Deny: c.DenyCIDRs, Public: c.PublicCIDRs, NAT64: nat64}
-}
-
 // explain decides host:port for pod as its sidecar would, with the sidecar's settings and the live rule
 // sets: policy.Select for the pod's labels, policy.Compile, and the decision (package decide for an
 // address, which adds the address guard; Matcher.Decide for a name, which the sidecar resolves only once
@@ -102,7 +93,7 @@ func explain(ctx context.Context, pod *corev1.Pod, sc sidecar.Settings, sets []v
 	if m.Audit() {
 		e.Mode = string(v1alpha1.ModeAudit)
 	}
-	guard, err := addrclass.New(guardConfig(sc.Config))
+	guard, err := addrclass.New(sc.Config.AddrClassConfig())
 	if err != nil {
 		return e, fmt.Errorf("the sidecar's address guard: %w", err)
 	}
@@ -122,6 +113,10 @@ func explain(ctx context.Context, pod *corev1.Pod, sc sidecar.Settings, sets []v
 		if v.Allowed() {
 			e.Notes = append(e.Notes, "the sidecar then resolves the name and connects only to addresses outside the ranges its "+
 				"address guard refuses (private, loopback, link-local, --deny-cidrs), unless a CIDR target allows that address")
+		}
+		if v.Name != "" && m.RouteRestricted(v.Name, port) {
+			e.Notes = append(e.Notes, fmt.Sprintf("routes restrict %s:%d: only plain HTTP (or http://%s.egress.local) requests that match "+
+				"a route are allowed, and TLS the app speaks itself is refused", v.Name, port, v.Name))
 		}
 	}
 	e.Decision, e.Reason, e.RuleSet, e.Target, e.AddressClass = v.Action.String(), v.Reason(), v.RuleSet, v.Target, v.AddressClass

@@ -130,3 +130,14 @@ func TestWhyErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestWhyRoutes(t *testing.T) {
+	set := ruleSet("shop", "routed", nil, "", "routed.example.test:80")
+	set.Spec.Routes = []v1alpha1.Route{{Name: "read", Hosts: []v1alpha1.RouteHost{"routed.example.test:80"},
+		Matches: []v1alpha1.RouteMatch{{Method: "GET"}}}}
+	e := why(t, whyCluster(set), "routed.example.test:80")
+	if e.Decision != "allow" || e.Target != "routed.example.test:80" ||
+		!strings.Contains(strings.Join(e.Notes, "\n"), "routes restrict routed.example.test:80: only plain HTTP") {
+		t.Errorf("a host routes restrict: %+v", e)
+	}
+}

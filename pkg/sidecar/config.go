@@ -153,8 +153,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// addrClassConfig is the address guard's part of the configuration.
-func (c Config) addrClassConfig() addrclass.Config {
+// AddrClassConfig is the address guard's part of the configuration (kubectl egress why builds the same
+// guard from a pod's settings).
+func (c Config) AddrClassConfig() addrclass.Config {
 	nat64 := c.NAT64Prefixes
 	if nat64 == nil {
 		nat64 = []netip.Prefix{} // none, rather than addrclass's default

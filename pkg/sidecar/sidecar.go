@@ -146,7 +146,7 @@ func build(cfg Config, opts Options, state *policyState, names decide.NameCache,
 	if err != nil {
 		return nil, err
 	}
-	guard, err := addrclass.New(cfg.addrClassConfig())
+	guard, err := addrclass.New(cfg.AddrClassConfig())
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +159,7 @@ func build(cfg Config, opts Options, state *policyState, names decide.NameCache,
 		IsSelf:   func(ap netip.AddrPort) bool { return isSelf(ap, cfg.CapturePort, self) },
 
 		ClusterDomain: cfg.ClusterDomain,
+		LocalSuffix:   cfg.LocalSuffix,
 	}
 	reporter := record.NewReporter(log, cfg.DecisionsBuffer, cfg.LogAllowed)
 	labels := telemetry.NewLabels(cfg.MaxHostLabels)

@@ -146,7 +146,8 @@ func TestRuleSetStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	kubectl(t, cp, strings.Join([]string{
-		ruleSetYAML("valid", "status-test", "  podSelector: {matchLabels: {app: checkout}}\n  targets: ['api.stripe.com:443', '*.s3.amazonaws.com:443', '203.0.113.0/24:5432', '[2001:db8::/32]:443', '*:80', '*.example.org:8000-8100', 'db.example.com:65535']\n"),
+		ruleSetYAML("valid", "status-test", "  podSelector: {matchLabels: {app: checkout}}\n  targets: ['api.stripe.com:443', '*.s3.amazonaws.com:443', '203.0.113.0/24:5432', '[2001:db8::/32]:443', '*:80', '*.example.org:8000-8100', 'db.example.com:65535']\n  routes: [{name: read, hosts: ['api.stripe.com:443'], matches: [{method: GET}]}]\n"),
+		ruleSetYAML("badroute", "status-test", "  targets: ['api.example.com:443']\n  routes: [{name: ok, hosts: ['api.example.com:443']}, {name: re, hosts: ['api.example.com:443'], matches: [{path: {type: RegularExpression, value: '/(a'}}]}]\n"),
 		ruleSetYAML("half", "status-test", "  targets: ['api.example.com:443', 'bad host!:443', '-leading.example.com:443']\n"),
 		ruleSetYAML("selector", "status-test", "  podSelector: {matchExpressions: [{key: app, operator: Bogus}]}\n  targets: ['api.example.com:443']\n"),
 	}, "---\n"), "apply", "-f", "-")
@@ -169,12 +170,18 @@ func TestRuleSetStatus(t *testing.T) {
 	}
 
 	set, cond := waitAccepted("valid")
-	if cond.Status != metav1.ConditionTrue || cond.Reason != "Accepted" || set.Status.ValidTargets != 7 {
-		t.Errorf("valid: condition %+v, validTargets %d; want True/Accepted, 7", cond, set.Status.ValidTargets)
+	if cond.Status != metav1.ConditionTrue || cond.Reason != "Accepted" || set.Status.ValidTargets != 7 || set.Status.ValidRoutes != 1 {
+		t.Errorf("valid: condition %+v, validTargets %d, validRoutes %d; want True/Accepted, 7, 1", cond, set.Status.ValidTargets, set.Status.ValidRoutes)
 	}
 	out := kubectl(t, cp, "", "get", "ers", "-n", "status-test", "valid", "--no-headers")
-	if f := strings.Fields(out); len(f) < 4 || f[1] != "Enforce" || f[2] != "7" || f[3] != "True" {
-		t.Errorf("kubectl get ers printer columns: %q", out)
+	if f := strings.Fields(out); len(f) < 5 || f[1] != "Enforce" || f[2] != "7" || f[3] != "1" || f[4] != "True" {
+		t.Errorf("kubectl get ers printer columns (name, mode, targets, routes, accepted): %q", out)
+	}
+
+	set, cond = waitAccepted("badroute")
+	if cond.Status != metav1.ConditionFalse || cond.Reason != "InvalidRoutes" || set.Status.ValidRoutes != 1 ||
+		!strings.Contains(cond.Message, `route 1 "re"`) {
+		t.Errorf("badroute: condition %+v, validRoutes %d; want False/InvalidRoutes naming route 1, 1 valid", cond, set.Status.ValidRoutes)
 	}
 
 	set, cond = waitAccepted("half")

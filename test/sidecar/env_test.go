@@ -123,6 +123,8 @@ func (e *env) startDNS(t *testing.T) {
 		"denied.example.test": {world},
 		"raw.example.test":    {rawIP},
 		"origin.example.test": {originIP},
+		// A Service in the cluster the sidecar's pod runs in: TestSidecarRoutes' deniedBackend.
+		"sorry.egress-test.svc.cluster.local": {originIP},
 		// What DNS64 answers for a name whose A record is the metadata address.
 		"metadata64.example.test": {netip.MustParseAddr("64:ff9b::a9fe:a9fe")},
 		"private.example.test":    {netip.MustParseAddr("10.1.2.3")},

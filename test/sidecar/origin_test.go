@@ -27,12 +27,21 @@ const originHold = 10 * time.Second
 type origin struct {
 	mu      sync.Mutex
 	release map[string]chan struct{} // /slow?token=T waits until /release?token=T
+	counts  map[string]int           // requests to /flaky/ by method and path
+}
+
+// count counts one more request to key and returns how many there were.
+func (o *origin) count(key string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.counts[key]++
+	return o.counts[key]
 }
 
 // startOrigin serves origin.example.test in the world.
 func (e *env) startOrigin(t *testing.T) {
 	t.Helper()
-	o := &origin{release: map[string]chan struct{}{}}
+	o := &origin{release: map[string]chan struct{}{}, counts: map[string]int{}}
 	mux := http.NewServeMux()
 	// /upload answers 401 at once and never reads the body, as origins do for uploads they refuse.
 	mux.HandleFunc("/upload", func(w http.ResponseWriter, _ *http.Request) {
@@ -58,6 +67,35 @@ func (e *env) startOrigin(t *testing.T) {
 		close(o.wait(r.URL.Query().Get("token")))
 		io.WriteString(w, "released\n")
 	})
+	// /flaky/NAME answers 503 to its first two requests, then 200 with how many it got.
+	mux.HandleFunc("/flaky/", func(w http.ResponseWriter, r *http.Request) {
+		n := o.count(r.Method + " " + r.URL.Path)
+		if n <= 2 {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintf(w, "ok after %d\n", n)
+	})
+	// /hang answers after originHold or when the client goes.
+	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(originHold):
+		case <-r.Context().Done():
+		}
+	})
+	// /failing answers 503, always.
+	mux.HandleFunc("/failing", func(w http.ResponseWriter, r *http.Request) {
+		o.count("failing")
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	// /whoami says for which host it answers a denied request (a rule set's deniedBackend).
+	mux.HandleFunc("/whoami", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "you cannot go to %s right now\n", r.Header.Get("X-Egress-Original-Host"))
+	})
+	// /repos/ says what it was asked.
+	mux.HandleFunc("/repos/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s %s\n", r.Method, r.URL.Path, r.Host)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "origin %s %s\n", r.Proto, r.Host)
 	})
@@ -71,6 +109,9 @@ func (e *env) startOrigin(t *testing.T) {
 	secure := &http.Server{Handler: mux, ErrorLog: quiet, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 	go plain.Serve(netnstest.Listen(t, e.pair.World, "tcp", netip.AddrPortFrom(originIP, 80).String()))
 	go secure.ServeTLS(netnstest.Listen(t, e.pair.World, "tcp", netip.AddrPortFrom(originIP, 443).String()), "", "")
+	// The same on the ports whose routes TestSidecarRoutes restricts.
+	go plain.Serve(netnstest.Listen(t, e.pair.World, "tcp", netip.AddrPortFrom(originIP, 8080).String()))
+	go secure.ServeTLS(netnstest.Listen(t, e.pair.World, "tcp", netip.AddrPortFrom(originIP, 8443).String()), "", "")
 	t.Cleanup(func() { plain.Close(); secure.Close() })
 	serveBanner(t, e.pair.World, netip.AddrPortFrom(originIP, 2525))
 }

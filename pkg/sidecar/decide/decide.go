@@ -8,6 +8,7 @@ package decide
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"egress.io/egress/pkg/policy"
@@ -79,6 +80,8 @@ type Decider struct {
 	// ClusterDomain is the cluster's DNS domain, for the Service names of denied-request backends
 	// (default cluster.local).
 	ClusterDomain string
+	// LocalSuffix is the suffix of the names the sidecar originates TLS for (egress.local), for hints.
+	LocalSuffix string
 }
 
 // Decide decides ask against the policy in force now.
@@ -126,7 +129,9 @@ func (dr *Decider) decideTLS(ctx context.Context, m *policy.Matcher, ask Ask) Ve
 	if d.Name != "" && d.Reason != policy.ReasonInvalidName && m.RouteRestricted(d.Name, ask.Port) {
 		// Routes restrict the host: the sidecar cannot see requests inside TLS the app speaks itself.
 		d.Action, d.Reason, d.RuleSet, d.Target = policy.Deny, policy.ReasonRoutesNeedHTTP, "", ""
-		return Verdict{Protocol: TLS, Decision: d}
+		hint := fmt.Sprintf("routes restrict %s:%d and the sidecar cannot see paths inside TLS: use http://%s.%s so that it can check them",
+			d.Name, ask.Port, d.Name, dr.LocalSuffix)
+		return Verdict{Protocol: TLS, Decision: d, Hint: hint}
 	}
 	if d.Action == policy.Allow {
 		return dr.resolveAndGuard(ctx, m, Verdict{Protocol: TLS, Decision: d})

@@ -62,11 +62,12 @@ func newDecider(t *testing.T, m *policy.Matcher) (*Decider, *fakeResolver) {
 	}}
 	learned := names{netip.MustParseAddr("93.184.215.20"): {"db.example.test"}, netip.MustParseAddr("10.9.9.9"): {"db.example.test"}}
 	return &Decider{
-		Policy:   func() *policy.Matcher { return m },
-		Resolver: r,
-		Guard:    guard,
-		Names:    learned,
-		IsSelf:   func(ap netip.AddrPort) bool { return ap == netip.MustParseAddrPort("127.0.0.1:15001") },
+		Policy:      func() *policy.Matcher { return m },
+		Resolver:    r,
+		Guard:       guard,
+		Names:       learned,
+		IsSelf:      func(ap netip.AddrPort) bool { return ap == netip.MustParseAddrPort("127.0.0.1:15001") },
+		LocalSuffix: "egress.local",
 	}, r
 }
 
@@ -237,8 +238,9 @@ func TestDecideRoutes(t *testing.T) {
 	}
 	// The sidecar cannot see paths inside TLS the app speaks itself.
 	v = dr.Decide(ctx, Ask{Protocol: TLS, Name: "api.example.test", Port: 443, Dst: dst("93.184.215.14:443")})
-	if v.Forwards() || v.Reason() != "routes_need_http" {
-		t.Errorf("passthrough to a route-restricted host: %+v", v)
+	if v.Forwards() || v.Reason() != "routes_need_http" || v.Suggestion() != "" ||
+		v.Hint != "routes restrict api.example.test:443 and the sidecar cannot see paths inside TLS: use http://api.example.test.egress.local so that it can check them" {
+		t.Errorf("passthrough to a route-restricted host: %+v, suggestion %q", v, v.Suggestion())
 	}
 	// Denied plain HTTP goes to the backend, which the guard does not stop (it is the operator's).
 	v = dr.Decide(ctx, Ask{Protocol: HTTP, Name: "evil.example.test", Port: 80})

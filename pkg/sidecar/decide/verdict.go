@@ -20,6 +20,8 @@ type Verdict struct {
 	// RefusedAddr is the address the guard refused (or audited), and AddressClass the range it lies in.
 	RefusedAddr  netip.Addr
 	AddressClass string
+	// Hint says what would let a denial through when no target would (TLS to a host routes restrict).
+	Hint string
 	// Dial are the addresses to connect to, in order. Empty when denied, and when Err is set.
 	Dial []netip.AddrPort
 	// Err is set when the destination is allowed but cannot be reached: its name did not resolve
@@ -70,6 +72,10 @@ func (v Verdict) Suggestion() string {
 	if v.SidecarReason == ReasonLoop {
 		return ""
 	}
+	switch v.Decision.Reason {
+	case policy.ReasonNoRoute, policy.ReasonPathNotNormal, policy.ReasonRoutesNeedHTTP:
+		return "" // the host has its target: a route (or plain HTTP) would allow it, not another target
+	}
 	return v.Decision.Suggestion()
 }
 
@@ -106,6 +112,7 @@ func (v Verdict) Event(now time.Time, connected netip.Addr) record.Event {
 		Target:       v.Target,
 		Route:        v.RouteName(),
 		AddressClass: v.AddressClass,
+		Hint:         v.Hint,
 	}
 	ip := connected
 	switch {

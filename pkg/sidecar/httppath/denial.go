@@ -27,7 +27,7 @@ func denialText(v decide.Verdict, authority string, req policy.Request) (header,
 	case v.Decision.Reason == policy.ReasonNoRoute:
 		header = fmt.Sprintf("%s; no route allows %s %s", authority, req.Method, req.Path)
 		body = fmt.Sprintf("egress denied: routes restrict %s and none allows %s %s; add a match to a route for %q\n",
-			authority, req.Method, req.Path, what)
+			authority, req.Method, req.Path, authority)
 	case v.Decision.Reason == policy.ReasonPathNotNormal:
 		header = fmt.Sprintf("%s; path %q not in normal form", authority, req.Path)
 		body = fmt.Sprintf("egress denied: routes restrict %s and check paths only in normal form; %q has a dot segment, an empty segment or an encoded '/', '\\', '.' or '%%'\n",

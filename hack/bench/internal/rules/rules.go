@@ -58,6 +58,23 @@ func YAML(named []string, n int) (string, error) {
 	return b.String(), nil
 }
 
+// RoutedYAML returns a rules file allowing target (host:port) with n routes on it, of which only the last
+// matches GET requests under matchPrefix: every request is checked against all n.
+func RoutedYAML(target string, n int, matchPrefix string) (string, error) {
+	if n < 1 {
+		return "", fmt.Errorf("rules: %d routes: at least the matching one is needed", n)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "apiVersion: egress.io/v1alpha1\nkind: EgressRuleSet\nmetadata: {name: bench-routes}\nspec:\n  targets: [%q]\n  routes:\n", target)
+	for i := range n - 1 {
+		fmt.Fprintf(&b, "  - {name: other-%d, hosts: [%q], matches: [{method: POST, path: {type: PathPrefix, value: /other/%d}}, {path: {type: Exact, value: /x%d}}]}\n",
+			i, target, i, i)
+	}
+	fmt.Fprintf(&b, "  - {name: bench, hosts: [%q], matches: [{method: GET, path: {type: PathPrefix, value: %q}}], retries: {attempts: 2}, timeout: 10s}\n",
+		target, matchPrefix)
+	return b.String(), nil
+}
+
 // WriteAtomic replaces path with content by writing a temporary file in the same directory and renaming
 // it over path, so a watcher never reads a half-written file.
 func WriteAtomic(path, content string) error {

@@ -21,7 +21,9 @@ type Config struct {
 	PolicyTargets          []int        `json:"policy_targets"`
 	PolicyConnections      int          `json:"policy_connections"`
 	// PolicyRounds is Rounds for the policy scenario, whose ratio (3%) is finer than the others'.
-	PolicyRounds  int  `json:"policy_rounds"`
+	PolicyRounds int `json:"policy_rounds"`
+	// PolicyRoutes is how many routes restrict the origin in the policy scenario's routed run (0: none).
+	PolicyRoutes  int  `json:"policy_routes"`
 	ReloadTargets int  `json:"reload_targets"`
 	ReloadRounds  int  `json:"reload_rounds"` // each round allows, then denies
 	OriginHTTP2   bool `json:"origin_http2"`
@@ -53,12 +55,13 @@ func Defaults(quick bool, cores int) Config {
 		Download:               1 << 30,
 		SpliceBytes:            256 << 20,
 		PassthroughConnections: 64,
-		// An idle passthrough connection holds 6 descriptors in the sidecar (see docs/benchmarks.md), and
-		// this machine's hard limit is 20,000: 3,000 is the most that fits.
-		Memory:            []MemoryMode{{"http", []int{1000, 5000}}, {"tls", []int{1000, 3000}}},
+		// An idle tunnel holds two descriptors in the sidecar (its pipes are taken only while bytes move),
+		// and every process here has the machine's hard limit of 20,000.
+		Memory:            []MemoryMode{{"http", []int{1000, 5000}}, {"tls", []int{1000, 5000}}},
 		PolicyTargets:     []int{1, 100, 10000},
 		PolicyConnections: 64,
 		PolicyRounds:      5,
+		PolicyRoutes:      16,
 		ReloadTargets:     10000,
 		ReloadRounds:      5,
 		OriginHTTP2:       true,

@@ -26,8 +26,14 @@ const decisionTime = 500 * time.Millisecond
 
 // Policy measures the cost of large policies: decisions/s of pkg/policy's Matcher (compiled from the
 // same rules file the sidecar loads, one goroutine, a hit on the origin and a miss), and the sidecar's
-// origination requests/s with 1, 100 and 10,000 targets (rule sets of at most 1,000 targets each).
+// origination requests/s with 1, 100 and 10,000 targets (rule sets of at most 1,000 targets each), and
+// with the origin restricted by PolicyRoutes routes of which the last matches (with retries and a timeout,
+// which a request that succeeds at once does not use).
 func (b *Bench) Policy(ctx context.Context) error {
+	routed, err := rules.RoutedYAML(env.OriginName+":443", b.Cfg.PolicyRoutes, "/small")
+	if err != nil {
+		return err
+	}
 	files := map[int]string{}
 	for _, n := range b.Cfg.PolicyTargets {
 		text, err := rules.YAML([]string{env.OriginName + ":443"}, n)
@@ -60,6 +66,22 @@ func (b *Bench) Policy(ctx context.Context) error {
 			b.Res.Add(key(scPolicy, mCPU10k, params, contender.Sidecar), "s", r.CPUPer10k())
 			b.logf("policy %-14s round %d/%d %8.0f req/s  cpu %.3fs/10k  decisions %.2fM/s hit, %.2fM/s miss",
 				params, round+1, b.Cfg.PolicyRounds, r.GoodRPS(), r.CPUPer10k(), hit/1e6, miss/1e6)
+		}
+		if b.Cfg.PolicyRoutes > 0 {
+			params := routes(b.Cfg.PolicyRoutes)
+			if err := b.loadRules(ctx, routed, 1); err != nil {
+				return err
+			}
+			r, err := b.runWrk(ctx, b.sidecar, originationRun(b.sidecar, b.Cfg.PolicyConnections))
+			if err != nil {
+				return fmt.Errorf("policy %s: %w", params, err)
+			}
+			if r.Errors() > 0 {
+				return fmt.Errorf("policy %s: %d requests failed: the route does not allow the benchmark's request", params, r.Errors())
+			}
+			b.Res.Add(key(scPolicy, mRPS, params, contender.Sidecar), "req/s", r.GoodRPS())
+			b.Res.Add(key(scPolicy, mCPU10k, params, contender.Sidecar), "s", r.CPUPer10k())
+			b.logf("policy %-14s round %d/%d %8.0f req/s  cpu %.3fs/10k", params, round+1, b.Cfg.PolicyRounds, r.GoodRPS(), r.CPUPer10k())
 		}
 	}
 	return b.loadRules(ctx, baseRules(), 1)

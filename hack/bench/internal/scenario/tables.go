@@ -201,6 +201,12 @@ func (b *Bench) policyTable() (report.Table, bool) {
 			report.Ratio(b.Res.RoundRatio(key(scPolicy, mRPS, p, contender.Sidecar), base)),
 			b.med(key(scPolicy, mCPU10k, p, contender.Sidecar))})
 	}
+	if p := routes(b.Cfg.PolicyRoutes); b.Res.Get(key(scPolicy, mRPS, p, contender.Sidecar)) != nil {
+		t.Rows = append(t.Rows, []string{fmt.Sprintf("1, with %d routes", b.Cfg.PolicyRoutes), "", "",
+			b.med(key(scPolicy, mRPS, p, contender.Sidecar)),
+			report.Ratio(b.Res.RoundRatio(key(scPolicy, mRPS, p, contender.Sidecar), base)),
+			b.med(key(scPolicy, mCPU10k, p, contender.Sidecar))})
+	}
 	return t, true
 }
 
@@ -238,6 +244,8 @@ func connsText(n int) string {
 
 func conns(n int) string   { return fmt.Sprintf("connections=%d", n) }
 func targets(n int) string { return fmt.Sprintf("targets=%d", n) }
+
+func routes(n int) string { return fmt.Sprintf("routes=%d", n) }
 
 // heldCount returns N of a "held=N" state.
 func heldCount(state string) (int, bool) {
