@@ -178,9 +178,9 @@ spec:
 			t.Fatal(err)
 		}
 		for _, want := range []string{
-			`egress_http_requests_total{code="200",decision="allow",host="api.example.test"}`,
-			`egress_http_requests_total{code="403",decision="deny",host="denied.example.test"} 2`,
-			`egress_http_requests_total{code="502",decision="allow",host="wrong.example.test"} 1`,
+			`egress_http_requests_total{code="200",decision="allow",host="api.example.test",route=""}`,
+			`egress_http_requests_total{code="403",decision="deny",host="denied.example.test",route=""} 2`,
+			`egress_http_requests_total{code="502",decision="allow",host="wrong.example.test",route=""} 1`,
 			`egress_upstream_errors_total{host="wrong.example.test",reason="tls_verification"} 1`,
 			`egress_connections_total{decision="allow",host="api.example.test",port="443",protocol="tls"}`,
 			`egress_connections_total{decision="deny",host="other.example.test",port="443",protocol="tls"} 1`,
@@ -188,7 +188,7 @@ spec:
 			`egress_connections_total{decision="allow",host="raw.example.test",port="7000",protocol="tcp"} 1`,
 			`egress_connections_total{decision="deny",host="private.example.test",port="7000",protocol="tcp"} 1`,
 			`egress_bytes_total{direction="received",host="api.example.test"}`,
-			`egress_http_request_duration_seconds_bucket{host="api.example.test",le="+Inf"}`,
+			`egress_http_request_duration_seconds_bucket{host="api.example.test",route="",le="+Inf"}`,
 			`egress_dns_queries_total{result="local"}`,
 			`egress_dns_queries_total{result="forwarded"}`,
 			`egress_policy_reloads_total{result="success"} 2`,
