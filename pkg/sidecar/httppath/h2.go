@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +57,7 @@ type (
 type h2State struct {
 	dec    decided
 	status int
+	app    context.Context // the stream's own context, without the route's timeout
 }
 
 func newH2Front(p *Path, tlsConfig *tls.Config) *h2Front {
@@ -157,6 +160,10 @@ func (f *h2Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	authority := dec.target.Authority()
 	if !dec.v.Allowed() {
 		header, body := denialText(dec.v, authority, rreq)
+		if dec.v.Backend != nil {
+			f.toBackend(w, r, dec, header, start)
+			return
+		}
 		w.Header().Set(headerDenied, header)
 		writeText(w, http.StatusForbidden, body)
 		dec.host.Request(http.StatusForbidden, dec.v.Action, dec.route)
@@ -166,7 +173,30 @@ func (f *h2Front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, dec, authority, dec.v.Err)
 		return
 	}
-	st := &h2State{dec: dec}
+	f.forward(w, r, dec, start)
+}
+
+// toBackend sends a denied stream to the rule set's deniedBackend instead of the 403, with the app's Host
+// and the denial in headers, counted as the denial it is.
+func (f *h2Front) toBackend(w http.ResponseWriter, r *http.Request, dec decided, denial string, start time.Time) {
+	bk := dec.v.Backend
+	authority := net.JoinHostPort(bk.Name, strconv.Itoa(int(bk.Port)))
+	dec.target = requestTarget{Name: bk.Name, Port: bk.Port, Host: authority, authority: authority}
+	if bk.Err != nil {
+		dec.v.Err = bk.Err
+		f.fail(w, dec, authority, bk.Err)
+		return
+	}
+	dec.v.Dial, dec.v.Route = bk.Dial, nil
+	r.Header.Set(headerOriginalHost, r.Host)
+	r.Header.Set(headerDenied, denial)
+	f.forward(w, r, dec, start)
+}
+
+// forward sends a decided stream to dec.target through the proxy of its kind and counts it.
+func (f *h2Front) forward(w http.ResponseWriter, r *http.Request, dec decided, start time.Time) {
+	p := f.p
+	st := &h2State{dec: dec, app: r.Context()}
 	defer func() {
 		// Runs when the proxy panics with http.ErrAbortHandler (a body copy failed) too.
 		dec.host.Request(st.status, dec.v.Action, dec.route)
@@ -227,8 +257,15 @@ func (f *h2Front) modifyResponse(resp *http.Response) error {
 func (f *h2Front) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
 	st := r.Context().Value(stateKey{}).(*h2State)
 	if r.Context().Err() != nil {
-		st.status = statusClientClosed
-		return
+		route := st.dec.v.Route
+		if st.app.Err() != nil || route == nil || route.Timeout <= 0 {
+			st.status = statusClientClosed
+			return
+		}
+		// The route's timeout ran out, not the app's patience.
+		st.dec.host.Timeout(st.dec.route)
+		err = &decide.UpstreamError{Kind: decide.ErrTimeout, Name: st.dec.target.Name,
+			Err: fmt.Errorf("route %s allows %v for the request", route.Name, route.Timeout)}
 	}
 	st.status = f.fail(w, st.dec, st.dec.target.Authority(), err)
 }

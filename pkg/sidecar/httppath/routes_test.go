@@ -1,8 +1,10 @@
 package httppath
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -170,5 +172,56 @@ func TestDeniedBackend(t *testing.T) {
 	// An allowed request is not redirected.
 	if resp, body := env.get(t, fmt.Sprintf("http://api.example.test:%d/y", p)); resp.StatusCode != 200 || !strings.HasPrefix(body, "GET /y") {
 		t.Errorf("allowed: %s %q", resp.Status, body)
+	}
+	// Nor is an h2c stream treated otherwise.
+	resp, err := env.h2cClient().Get(fmt.Sprintf("http://denied.example.test:%d/z", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 200 || !strings.Contains(string(b), fmt.Sprintf("you cannot go to denied.example.test:%d right now", p)) {
+		t.Errorf("h2c: %s %s %q", resp.Proto, resp.Status, b)
+	}
+	env.waitForMetric(t, 2, "egress_http_requests_total", "host", "denied.example.test", "code", "200", "decision", "deny")
+	if got := env.metric(t, "egress_http_requests_total", "host", "denied.example.test", "code", "200", "decision", "deny"); got != 2 {
+		t.Errorf("the redirected denials count as %v deny", got)
+	}
+}
+
+// h2cClient returns a client speaking HTTP/2 with prior knowledge to the proxy.
+func (env *proxyEnv) h2cClient() *http.Client {
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{
+		Protocols: &protocols,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", env.addr)
+		},
+	}}
+}
+
+func TestRoutesTimeoutH2C(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	env, p := routedEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	}), v1alpha1.Route{Name: "quick", Timeout: &metav1.Duration{Duration: 200 * time.Millisecond}})
+	resp, err := env.h2cClient().Get(fmt.Sprintf("http://api.example.test:%d/slow", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != 504 || !strings.Contains(string(body), "route shop/deps/quick allows 200ms") {
+		t.Errorf("h2c: %s %s %q, want a 504 over HTTP/2 naming the route", resp.Proto, resp.Status, body)
+	}
+	env.waitForMetric(t, 1, "egress_http_timeouts_total", "route", "shop/deps/quick")
+	if got := env.metric(t, "egress_http_requests_total", "code", "504", "route", "shop/deps/quick"); got != 1 {
+		t.Errorf("the timed-out stream counts as %v 504s", got)
 	}
 }
