@@ -86,40 +86,37 @@ func DesiredStatus(set *v1alpha1.EgressRuleSet, now metav1.Time) v1alpha1.Egress
 
 // invalidTargetsMessage lists each problem as `target 3 "*.:443": empty suffix`, truncated to fit.
 func invalidTargetsMessage(problems []policy.Problem, total int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d of %d targets are invalid and skipped: ", len(problems), total)
-	for n, p := range problems {
-		item := fmt.Sprintf("target %d %q: %v", p.Index, p.Target, p.Err)
-		if b.Len()+len(item) > maxConditionMessage {
-			fmt.Fprintf(&b, "; and %d more", len(problems)-n)
-			break
-		}
-		if n > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(item)
-	}
-	return b.String()
+	return listProblems(fmt.Sprintf("%d of %d targets are invalid and skipped: ", len(problems), total), problems, maxConditionMessage,
+		func(p policy.Problem) string { return fmt.Sprintf("target %d %q: %v", p.Index, p.Target, p.Err) })
 }
 
 // invalidRoutesMessage lists each invalid route (skipped: its hosts stay restricted to the other routes)
-// as `route 0 "read": host 0 "10.0.0.1:80": ...`, truncated to fit.
+// as `route 0 "read": host 0 "10.0.0.1:80": ...`, truncated to fit in half a message.
 func invalidRoutesMessage(problems []policy.Problem) string {
+	return listProblems("invalid and skipped (the hosts of a skipped route stay restricted to the other routes): ", problems, maxConditionMessage/2,
+		func(p policy.Problem) string {
+			if p.Index < 0 {
+				return fmt.Sprintf("%s: %v", p.Route, p.Err)
+			}
+			return fmt.Sprintf("route %d %q: %v", p.Index, p.Route, p.Err)
+		})
+}
+
+// listProblems writes prefix and the problems as item renders them, "; "-separated, ending with "; and N
+// more" where the next one would pass limit.
+func listProblems(prefix string, problems []policy.Problem, limit int, item func(policy.Problem) string) string {
 	var b strings.Builder
-	b.WriteString("invalid and skipped (the hosts of a skipped route stay restricted to the other routes): ")
+	b.WriteString(prefix)
 	for n, p := range problems {
-		item := fmt.Sprintf("route %d %q: %v", p.Index, p.Route, p.Err)
-		if p.Index < 0 {
-			item = fmt.Sprintf("%s: %v", p.Route, p.Err)
-		}
-		if b.Len()+len(item) > maxConditionMessage/2 {
+		text := item(p)
+		if b.Len()+len(text) > limit {
 			fmt.Fprintf(&b, "; and %d more", len(problems)-n)
 			break
 		}
 		if n > 0 {
 			b.WriteString("; ")
 		}
-		b.WriteString(item)
+		b.WriteString(text)
 	}
 	return b.String()
 }

@@ -130,15 +130,22 @@ func TestRoutesRetryBudget(t *testing.T) {
 	}
 }
 
-func TestRoutesTimeout(t *testing.T) {
+// slowRouteEnv routes api.example.test through "quick", whose timeout of 200 ms its origin never answers in.
+func slowRouteEnv(t *testing.T) (*proxyEnv, uint16) {
 	release := make(chan struct{})
-	defer close(release)
-	env, p := routedEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	t.Cleanup(func() { close(release) })
+	return routedEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices the sidecar closing the connection
 		select {
 		case <-release:
+		case <-r.Context().Done(): // the sidecar gave up on it
 		case <-time.After(5 * time.Second):
 		}
 	}), v1alpha1.Route{Name: "quick", Timeout: &metav1.Duration{Duration: 200 * time.Millisecond}})
+}
+
+func TestRoutesTimeout(t *testing.T) {
+	env, p := slowRouteEnv(t)
 	resp, body := env.do(t, "GET", "/slow")
 	want := fmt.Sprintf("timeout; api.example.test:%d", p)
 	if resp.StatusCode != 504 || !strings.HasPrefix(resp.Header.Get(headerError), want) || !strings.Contains(body, "route shop/deps/quick allows 200ms") {
@@ -203,14 +210,7 @@ func (env *proxyEnv) h2cClient() *http.Client {
 }
 
 func TestRoutesTimeoutH2C(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	env, p := routedEnv(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-time.After(5 * time.Second):
-		}
-	}), v1alpha1.Route{Name: "quick", Timeout: &metav1.Duration{Duration: 200 * time.Millisecond}})
+	env, p := slowRouteEnv(t)
 	resp, err := env.h2cClient().Get(fmt.Sprintf("http://api.example.test:%d/slow", p))
 	if err != nil {
 		t.Fatal(err)
