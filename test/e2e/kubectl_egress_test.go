@@ -170,7 +170,7 @@ func testDashboard(t *testing.T, ctx context.Context, prom *e2e.Prometheus) {
 	t.Logf("%d dashboard queries returned data", len(queries))
 	waitFor(t, "the alerting rules loaded and evaluated", 30*time.Second, func() bool {
 		rules, err := prom.Rules(ctx)
-		if err != nil || len(rules) != 6 {
+		if err != nil || len(rules) != 7 {
 			return false
 		}
 		for _, r := range rules {

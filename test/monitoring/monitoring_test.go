@@ -39,7 +39,7 @@ func promtool(t *testing.T, dir string, args ...string) string {
 
 func TestPromtoolCheckRules(t *testing.T) {
 	out := promtool(t, monitoring.Dir(), "check", "rules", monitoring.RulesFile)
-	if !strings.Contains(out, "SUCCESS: 6 rules found") {
+	if !strings.Contains(out, "SUCCESS: 7 rules found") {
 		t.Errorf("promtool check rules: %s", out)
 	}
 }
