@@ -93,6 +93,13 @@ bench: require-root
 	hack/bench/install-deps.sh
 	go run ./hack/bench/cmd/benchrun
 
+## bench-scale: the policy service against 100 ... 10,000 simulated sidecars (each a real client with its own
+## connection and token) and the direct watch it replaces, on a real API server (about 15 minutes on 2 cores;
+## BENCH_QUICK=1: about 2); results in .cache/bench/scale-* and docs/benchmarks.md ("Scale")
+.PHONY: bench-scale
+bench-scale: controlplane
+	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) go run ./hack/bench/cmd/benchscale
+
 ## bench-micro: the Go benchmarks (policy decisions, compile)
 bench-micro:
 	go test -run '^$$' -bench . -benchmem ./pkg/policy

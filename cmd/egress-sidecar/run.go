@@ -19,10 +19,10 @@ import (
 // command is egress-sidecar's usage line and description.
 var command = settings.Command{
 	Name:     "egress-sidecar",
-	Synopsis: "(--rules-file FILE | --kube) [flags]",
+	Synopsis: "(--policy-service URL | --kube | --rules-file FILE) [flags]",
 	Description: "The egress data path of a pod: accepts the TCP and DNS traffic egress-init redirects to it " +
-		"and lets through only what the pod's EgressRuleSets allow, from a rules file or from the " +
-		"Kubernetes API.",
+		"and lets through only what the pod's EgressRuleSets allow, from the policy service, from the " +
+		"Kubernetes API or from a rules file.",
 }
 
 // run wires flags and environment → sidecar.Settings → policy source → sidecar.Run. --help goes to
@@ -42,13 +42,13 @@ func run(ctx context.Context, args []string, env settings.Env, stdout, stderr io
 			return fmt.Errorf("--%s: %w", sidecar.FlagPodLabelsFile, err)
 		}
 	}
-	src, err := newSource(s, logger)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	src, detail, err := newSource(s, logger, reg)
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return sidecar.Run(ctx, s.Config, src, sidecar.Options{Logger: logger, Registry: reg})
+	return sidecar.Run(ctx, s.Config, src, sidecar.Options{Logger: logger, Registry: reg, PolicyDetail: detail})
 }
 
 // parseSettings reads the command line and the environment into validated settings.
@@ -60,16 +60,31 @@ func parseSettings(args []string, env settings.Env) (sidecar.Settings, error) {
 	if err := s.Validate(); err != nil {
 		return s, settings.Invalid(err)
 	}
-	if s.Kube && s.Pod.Namespace == "" {
-		return s, settings.Invalid(fmt.Errorf("--%s (or POD_NAMESPACE) is required with --%s", sidecar.FlagPodNamespace, sidecar.FlagKube))
+	for _, src := range []struct {
+		on   bool
+		flag string
+	}{{s.Kube, sidecar.FlagKube}, {s.PolicyService != "", sidecar.FlagPolicyService}} {
+		if src.on && s.Pod.Namespace == "" {
+			return s, settings.Invalid(fmt.Errorf("--%s (or POD_NAMESPACE) is required with --%s", sidecar.FlagPodNamespace, src.flag))
+		}
 	}
 	return s, nil
 }
 
-// newSource returns the policy source the settings ask for: the rules file, or the Kubernetes watch.
-func newSource(s sidecar.Settings, logger *slog.Logger) (policy.Source, error) {
-	if s.RulesFile != "" {
-		return &filesource.Source{Path: s.RulesFile, Logger: logger.With("component", "rules-file")}, nil
+// newSource returns the policy source the settings ask for (the policy service, the Kubernetes watch or the
+// rules file) and what it says for /ready about how current it is (the policy service only).
+func newSource(s sidecar.Settings, logger *slog.Logger, reg prometheus.Registerer) (policy.Source, func() string, error) {
+	switch {
+	case s.RulesFile != "":
+		return &filesource.Source{Path: s.RulesFile, Logger: logger.With("component", "rules-file")}, nil, nil
+	case s.Kube:
+		src, err := newKubeSource(s, logger)
+		return src, nil, err
+	default:
+		src, err := newServiceSource(s, logger, reg)
+		if err != nil {
+			return nil, nil, err
+		}
+		return src, src.Detail, nil
 	}
-	return newKubeSource(s, logger)
 }

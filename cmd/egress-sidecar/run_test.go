@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"egress.io/egress/internal/docsection"
 	"egress.io/egress/internal/settingstest"
 	"egress.io/egress/pkg/settings"
@@ -73,6 +75,9 @@ func TestEnvAgreesWithFlags(t *testing.T) {
 		sidecar.FlagLogAllowed:            {"true", "false"},
 		sidecar.FlagDecisionsBuffer:       {"7", "8"},
 		sidecar.FlagDrainTimeout:          {"1s", "2s"},
+		sidecar.FlagPolicyService:         {"https://a", "https://b:8443"},
+		sidecar.FlagPolicyTokenFile:       {"/t1", "/t2"},
+		sidecar.FlagPolicyCAFile:          {"/c1", "/c2"},
 	})
 }
 
@@ -117,7 +122,9 @@ func TestBadSettingsNameTheFlag(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{nil, nil, "--rules-file or --kube is required"},
+		{nil, nil, "--policy-service, --kube or --rules-file is required"},
+		{[]string{"--policy-service", "https://egress-policy.egress-system.svc"}, nil, "--pod-namespace (or POD_NAMESPACE) is required with --policy-service"},
+		{[]string{"--policy-service", "http://x", "--pod-namespace", "shop"}, nil, `--policy-service: "http://x": want https://HOST[:PORT]`},
 		{[]string{"--rules-file", "r", "--kube"}, nil, "exclude each other"},
 		{[]string{"--kube"}, nil, "--pod-namespace (or POD_NAMESPACE) is required with --kube"},
 		{[]string{"--rules-file", "r", "--capture-port", "0"}, nil, "--capture-port: port 0 is out of range"},
@@ -148,7 +155,36 @@ func TestKubeSourceNeedsCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := newSource(s, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "--kube") {
+	if _, _, err := newSource(s, slog.New(slog.DiscardHandler), prometheus.NewRegistry()); err == nil || !strings.Contains(err.Error(), "--kube") {
 		t.Errorf("newSource(--kube with a missing kubeconfig) = %v", err)
+	}
+}
+
+func TestServiceSourceFromSettings(t *testing.T) {
+	s, err := parseSettings([]string{"--policy-service", "https://egress-policy.egress-system.svc", "--pod-namespace", "shop"}, settings.NoEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PolicyTokenFile != "/var/run/secrets/egress.io/policy/token" || s.PolicyCAFile != "/var/run/secrets/egress.io/policy/ca.crt" {
+		t.Errorf("default credentials: %q, %q", s.PolicyTokenFile, s.PolicyCAFile)
+	}
+	reg := prometheus.NewRegistry()
+	src, detail, err := newSource(s, slog.New(slog.DiscardHandler), reg)
+	if err != nil || src == nil || detail == nil {
+		t.Fatalf("newSource(--policy-service) = %v, %v", src, err)
+	}
+	if got := detail(); got != "no policy from the policy service yet" {
+		t.Errorf("detail before Run: %q", got)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	if !strings.Contains(strings.Join(names, " "), "egress_policy_stale_seconds") {
+		t.Errorf("metrics %v lack egress_policy_stale_seconds", names)
 	}
 }

@@ -1,7 +1,8 @@
-// Command egress-webhook injects the egress init container and sidecar into pods, keeps its serving
-// certificates and the webhook's caBundle up to date, mirrors namespaces' egress.io/inject annotation to the
-// label the webhook selects on, keeps the RoleBindings that let injected namespaces read their rule sets,
-// and reports EgressRuleSet validity in their status. See docs/webhook.md.
+// Command egress-webhook injects the egress init container and sidecar into pods, serves the sidecars their
+// rule sets (the policy service, docs/policy-service.md), keeps its serving certificates and the webhook's
+// caBundle up to date and publishes the CA to namespaces, mirrors namespaces' egress.io/inject annotation to
+// the label the webhook selects on, keeps the RoleBindings that let namespaces using the direct watch read
+// their rule sets, and reports EgressRuleSet validity in their status. See docs/webhook.md.
 package main
 
 import (

@@ -20,9 +20,10 @@ import (
 var command = settings.Command{
 	Name:     "egress-webhook",
 	Synopsis: "--init-image IMAGE --sidecar-image IMAGE [flags]",
-	Description: "Injects egress-init and egress-sidecar into the pods of opted-in namespaces, keeps its " +
-		"serving certificate and the webhook configuration's caBundle current, mirrors the egress.io/inject " +
-		"annotation of namespaces to the label the webhook selects on, lets injected namespaces read their " +
+	Description: "Injects egress-init and egress-sidecar into the pods of opted-in namespaces, serves their " +
+		"rule sets to the sidecars (the policy service), keeps its serving certificate and the webhook " +
+		"configuration's caBundle current and publishes the CA, mirrors the egress.io/inject annotation of " +
+		"namespaces to the label the webhook selects on, lets namespaces that use the direct watch read their " +
 		"rule sets, and writes the status of EgressRuleSets.",
 }
 

@@ -73,6 +73,12 @@ var webhookSamples = map[string][2]string{
 	"leader-election-id":        {"lease-a", "lease-b"},
 	"kubeconfig":                {"/k1", "/k2"},
 	"log-level":                 {"debug", "warn"},
+	"policy-service":            {"https://policy-a", "https://policy-b:8443"},
+	"policy-source":             {"kube", "service"},
+	"policy-token-expiration":   {"20m", "2h"},
+	"policy-port":               {"0", "10444"},
+	"policy-service-name":       {"policy-a", "policy-b"},
+	"policy-max-streams":        {"100", "200"},
 }
 
 func TestEnvAgreesWithFlags(t *testing.T) {
@@ -118,6 +124,11 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{"webhook config name", []string{"--webhook-config=Bad_Name"}, nil, []string{`--webhook-config: "Bad_Name"`}},
 		{"service namespace", []string{"--service-namespace="}, nil, []string{`--service-namespace: ""`}},
 		{"from the environment", nil, map[string]string{"EGRESS_WEBHOOK_PORT": "tcp://10.96.0.7:443"}, []string{`--webhook-port (from EGRESS_WEBHOOK_PORT): port "tcp://10.96.0.7:443" is not a number`}},
+		{"policy port clash", []string{"--policy-port=9443"}, nil, []string{"--policy-port: 9443 is also --webhook-port"}},
+		{"policy source", []string{"--policy-source=file"}, nil, []string{`--policy-source: "file" is not service or kube`}},
+		{"policy URL", []string{"--policy-service=egress-policy:443"}, nil, []string{`--policy-service: "egress-policy:443": want https://HOST[:PORT]`}},
+		{"policy token", []string{"--policy-token-expiration=1m"}, nil, []string{"--policy-token-expiration: 1m0s is under the API server's minimum of 10m"}},
+		{"policy streams", []string{"--policy-max-streams=0"}, nil, []string{"--policy-max-streams: 0: must be at least 1"}},
 		{"unknown flag", []string{"-v"}, nil, []string{"unknown flag -v"}},
 	}
 	for _, tt := range tests {

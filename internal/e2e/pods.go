@@ -17,7 +17,8 @@ const AppContainer = "app"
 
 // EnableNamespace creates namespace ns with labels (may be nil), annotates it egress.io/inject=enabled with
 // kubectl, and waits for the webhook's controller to mirror the annotation to the label the webhook selects
-// on. (The kube-controller-manager gives it its default service account and kube-root-ca.crt.)
+// on and to publish the policy service's CA (ConfigMap egress-policy-ca, which injected pods mount). (The
+// kube-controller-manager gives it its default service account and kube-root-ca.crt.)
 func EnableNamespace(ctx context.Context, c *cluster.Cluster, ns string, labels ...string) error {
 	if _, err := c.Kubectl(ctx, "", "create", "namespace", ns); err != nil {
 		return err
@@ -35,7 +36,10 @@ func EnableNamespace(ctx context.Context, c *cluster.Cluster, ns string, labels 
 		if err != nil || got.Labels["egress.io/inject"] != "enabled" {
 			return false
 		}
-		_, err = c.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		if _, err = c.Client.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{}); err != nil {
+			return false
+		}
+		_, err = c.Client.CoreV1().ConfigMaps(ns).Get(ctx, "egress-policy-ca", metav1.GetOptions{})
 		return err == nil
 	})
 }

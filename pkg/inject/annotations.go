@@ -41,13 +41,15 @@ const (
 	SidecarContainerName = "egress-sidecar"
 	// PodInfoVolumeName is the downward API volume holding the pod's labels for --pod-labels-file.
 	PodInfoVolumeName = "egress-podinfo"
-	// TokenVolumeName is the projected service-account token the sidecar watches EgressRuleSets with. It is
-	// added even when the pod turns automountServiceAccountToken off, and only the sidecar mounts it.
+	// TokenVolumeName is the projected service-account token the sidecar gets its policy with (from the
+	// policy service, or the API server's watch). It is added even when the pod turns
+	// automountServiceAccountToken off, and only the sidecar mounts it.
 	TokenVolumeName = "egress-token"
 	// PodInfoMountPath and PodLabelsFile are where the sidecar reads the pod's labels.
 	PodInfoMountPath = "/etc/egress/podinfo"
 	PodLabelsFile    = PodInfoMountPath + "/labels"
-	// TokenMountPath is the standard in-cluster service-account directory, so client-go finds it.
+	// TokenMountPath is the standard in-cluster service-account directory, so client-go finds it (the direct
+	// watch; with the policy service the volume is at sidecar.PolicyCredentialsDir).
 	TokenMountPath = "/var/run/secrets/kubernetes.io/serviceaccount"
 	// AdminPortName names the sidecar's admin port (/ready, /live, /metrics).
 	AdminPortName = "egress-admin"

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -46,9 +47,17 @@ type Config struct {
 	Init redirect.Config
 	// Sidecar is the template of every injected sidecar's settings. SidecarSettings fills in what follows
 	// from the rest of the configuration: the ports (Init's), the admin address (AdminPort), the deny CIDRs
-	// (these plus Init's excluded CIDRs) and the policy source (--kube, the pod's labels file). Everything
-	// else set here (--global-namespace, --public-cidrs, --nat64-prefixes) is passed on as it is.
+	// (these plus Init's excluded CIDRs) and the policy source (--policy-service or --kube, the pod's labels
+	// file). Everything else set here (--global-namespace, --policy-service's URL, --public-cidrs,
+	// --nat64-prefixes) is passed on as it is.
 	Sidecar sidecar.Settings
+	// PolicySource is where sidecars get their rule sets, unless their namespace's AnnotationPolicySource
+	// says otherwise (--policy-source).
+	PolicySource PolicySource
+	// PolicyTokenExpiration is the lifetime of the token a sidecar presents to the policy service; the
+	// kubelet refreshes it at 80%, and a stream ends (the sidecar reconnects) when the token it was opened
+	// with expires (--policy-token-expiration).
+	PolicyTokenExpiration time.Duration
 	// AdminPort is the sidecar's admin port (/ready, /live, /metrics), for the probes and the Prometheus
 	// annotations.
 	AdminPort uint16
@@ -59,7 +68,8 @@ type Config struct {
 	// InitResources and SidecarResources are the containers' requests and limits.
 	InitResources    corev1.ResourceRequirements
 	SidecarResources corev1.ResourceRequirements
-	// TokenExpirationSeconds is the lifetime of the sidecar's projected service-account token.
+	// TokenExpirationSeconds is the lifetime of the sidecar's projected service-account token with the
+	// direct watch (PolicyFromKube): the API server's default for kube-api-access volumes.
 	TokenExpirationSeconds int64
 }
 
@@ -70,8 +80,12 @@ func DefaultConfig() Config {
 		Version:         "dev",
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Init:            redirect.DefaultConfig(),
-		Sidecar:         sidecar.DefaultSettings(),
-		AdminPort:       sidecar.DefaultAdminPort,
+		Sidecar:         defaultSidecar(),
+		PolicySource:    PolicyFromService,
+		// An hour: a sidecar reconnects (with its version, so cheaply) about once an hour, and the service
+		// makes one TokenReview per reconnect.
+		PolicyTokenExpiration: time.Hour,
+		AdminPort:             sidecar.DefaultAdminPort,
 		ExcludedNamespaces: []string{
 			"kube-system", "kube-public", "kube-node-lease", policy.DefaultGlobalNamespace,
 		},
@@ -94,17 +108,40 @@ func DefaultConfig() Config {
 	}
 }
 
-// SidecarSettings returns what every injected sidecar is told: the Sidecar template with the ports of
-// Init, the admin port on all addresses (the kubelet probes the pod IP), Init's excluded CIDRs added to
-// the deny CIDRs (a name that resolves into the cluster is not reached through the sidecar unless a CIDR
-// target allows it: no SSRF into the cluster), and the Kubernetes policy source with the pod's labels
-// file. The pod's name and namespace come from the downward API (POD_NAME, POD_NAMESPACE).
-func (c Config) SidecarSettings() sidecar.Settings {
+// DefaultPolicyServiceURL is where injected sidecars find the policy service: the Service egress-policy in
+// the product's namespace (manifests/webhook/policy-service.yaml).
+const DefaultPolicyServiceURL = "https://egress-policy." + policy.DefaultGlobalNamespace + ".svc"
+
+// defaultSidecar is the sidecar's defaults with the policy service's URL.
+func defaultSidecar() sidecar.Settings {
+	s := sidecar.DefaultSettings()
+	s.PolicyService = DefaultPolicyServiceURL
+	return s
+}
+
+// SidecarSettings returns what an injected sidecar is told with the webhook's own --policy-source
+// (SidecarSettingsFor).
+func (c Config) SidecarSettings() sidecar.Settings { return c.SidecarSettingsFor(c.PolicySource) }
+
+// SidecarSettingsFor returns what every injected sidecar with policy source src is told: the Sidecar
+// template with the ports of Init, the admin port on all addresses (the kubelet probes the pod IP),
+// Init's excluded CIDRs added to the deny CIDRs (a name that resolves into the cluster is not reached
+// through the sidecar unless a CIDR target allows it: no SSRF into the cluster), the pod's labels file, and
+// the policy source: the policy service (its token and CA where the token volume puts them, the
+// sidecar's defaults) or the Kubernetes watch. The pod's name and namespace come from the downward API
+// (POD_NAME, POD_NAMESPACE).
+func (c Config) SidecarSettingsFor(src PolicySource) sidecar.Settings {
 	s := c.Sidecar
 	s.CapturePort, s.DNSPort = c.Init.CapturePort, c.Init.DNSPort
 	s.AdminAddr = net.JoinHostPort("", strconv.Itoa(int(c.AdminPort)))
 	s.DenyCIDRs = appendNew(slices.Clone(s.DenyCIDRs), c.Init.ExcludeOutboundCIDRs...)
-	s.Kube, s.RulesFile = true, ""
+	s.RulesFile, s.Kubeconfig = "", ""
+	s.PolicyTokenFile, s.PolicyCAFile = sidecar.DefaultPolicyTokenFile, sidecar.DefaultPolicyCAFile
+	if src == PolicyFromKube {
+		s.Kube, s.PolicyService = true, ""
+	} else {
+		s.Kube = false
+	}
 	s.PodLabelsFile = PodLabelsFile
 	return s
 }
@@ -156,10 +193,25 @@ func (c Config) Validate() error {
 	}
 	// The sidecar's settings follow from Init and AdminPort; once those are valid, what is left to fail
 	// is what the webhook passes on under the sidecar's own flag names.
+	// Every namespace may choose the policy service by annotation, so its settings are checked whatever
+	// --policy-source says.
 	if initErr == nil && !adminErr {
-		if err := c.SidecarSettings().Validate(); err != nil {
+		check := c.SidecarSettingsFor(PolicyFromService)
+		if c.Sidecar.PolicyService == "" {
+			bad(sidecar.FlagPolicyService, "must not be empty: it is where sidecars find the policy service")
+			check = c.SidecarSettingsFor(PolicyFromKube)
+		}
+		if err := check.Validate(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	switch c.PolicySource {
+	case PolicyFromService, PolicyFromKube:
+	default:
+		bad(FlagPolicySource, "%q is not %s or %s", c.PolicySource, PolicyFromService, PolicyFromKube)
+	}
+	if c.PolicyTokenExpiration < 10*time.Minute {
+		bad(FlagPolicyTokenExpiration, "%v is under the API server's minimum of 10m", c.PolicyTokenExpiration)
 	}
 	switch c.UnsafePods {
 	case RejectUnsafePods, WarnUnsafePods:

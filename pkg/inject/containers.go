@@ -6,6 +6,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"egress.io/egress/pkg/redirect"
+	"egress.io/egress/pkg/sidecar"
 )
 
 // initContainer builds egress-init: root with NET_ADMIN and NET_RAW only, to install the iptables rules
@@ -37,8 +38,9 @@ func initContainer(cfg Config, initCfg redirect.Config) corev1.Container {
 }
 
 // sidecarContainer builds egress-sidecar: non-root, no capabilities, read-only root filesystem, policy from
-// the Kubernetes API as the pod's service account, pod labels from a downward API file.
-func sidecarContainer(cfg Config) corev1.Container {
+// src (the policy service with the pod's projected token, or the Kubernetes API as the pod's service
+// account), pod labels from a downward API file.
+func sidecarContainer(cfg Config, src PolicySource) corev1.Container {
 	admin := intstr.FromInt32(int32(cfg.AdminPort))
 	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
@@ -50,7 +52,11 @@ func sidecarContainer(cfg Config) corev1.Container {
 			FailureThreshold: failures,
 		}
 	}
-	args := cfg.SidecarSettings().Args()
+	args := cfg.SidecarSettingsFor(src).Args()
+	tokenMount := TokenMountPath
+	if src == PolicyFromService {
+		tokenMount = sidecar.PolicyCredentialsDir
+	}
 	return corev1.Container{
 		Name:            SidecarContainerName,
 		Image:           cfg.SidecarImage,
@@ -70,7 +76,7 @@ func sidecarContainer(cfg Config) corev1.Container {
 		Resources: *cfg.SidecarResources.DeepCopy(),
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: PodInfoVolumeName, MountPath: PodInfoMountPath, ReadOnly: true},
-			{Name: TokenVolumeName, MountPath: TokenMountPath, ReadOnly: true},
+			{Name: TokenVolumeName, MountPath: tokenMount, ReadOnly: true},
 		},
 		// The startup probe holds back the app (and, for a native sidecar, later init containers) until
 		// the first policy sync, so nothing is denied only because the sidecar was still starting.
@@ -103,8 +109,28 @@ func podInfoVolume() corev1.Volume {
 	}
 }
 
-// tokenVolume is the same projection the API server mounts as kube-api-access-*, for the sidecar alone.
-func tokenVolume(cfg Config) corev1.Volume {
+// tokenVolume holds what the sidecar authenticates with, for the sidecar alone. With the policy service: a
+// token of audience sidecar.PolicyAudience, which the API server accepts for nothing else, and the CA of
+// the service's certificate (PolicyCAConfigMap). With the direct watch: the same projection the API server
+// mounts as kube-api-access-*.
+func tokenVolume(cfg Config, src PolicySource) corev1.Volume {
+	if src == PolicyFromService {
+		return corev1.Volume{
+			Name: TokenVolumeName,
+			VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+						Audience: sidecar.PolicyAudience, ExpirationSeconds: ptr.To(int64(cfg.PolicyTokenExpiration.Seconds())),
+						Path: "token",
+					}},
+					{ConfigMap: &corev1.ConfigMapProjection{
+						LocalObjectReference: corev1.LocalObjectReference{Name: PolicyCAConfigMap},
+						Items:                []corev1.KeyToPath{{Key: PolicyCAKey, Path: "ca.crt"}},
+					}},
+				},
+			}},
+		}
+	}
 	return corev1.Volume{
 		Name: TokenVolumeName,
 		VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{

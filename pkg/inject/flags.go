@@ -13,21 +13,23 @@ import (
 
 // Names of the webhook's injection flags that are neither egress-init's nor the sidecar's.
 const (
-	FlagInitImage            = "init-image"
-	FlagSidecarImage         = "sidecar-image"
-	FlagImagePullPolicy      = "image-pull-policy"
-	FlagAdminPort            = "admin-port"
-	FlagExcludedNamespaces   = "excluded-namespaces"
-	FlagUnsafePods           = "unsafe-pods"
-	FlagSidecarCPURequest    = "sidecar-cpu-request"
-	FlagSidecarMemoryRequest = "sidecar-memory-request"
-	FlagSidecarMemoryLimit   = "sidecar-memory-limit"
+	FlagInitImage             = "init-image"
+	FlagSidecarImage          = "sidecar-image"
+	FlagImagePullPolicy       = "image-pull-policy"
+	FlagAdminPort             = "admin-port"
+	FlagExcludedNamespaces    = "excluded-namespaces"
+	FlagUnsafePods            = "unsafe-pods"
+	FlagSidecarCPURequest     = "sidecar-cpu-request"
+	FlagSidecarMemoryRequest  = "sidecar-memory-request"
+	FlagSidecarMemoryLimit    = "sidecar-memory-limit"
+	FlagPolicySource          = "policy-source"
+	FlagPolicyTokenExpiration = "policy-token-expiration"
 )
 
 // SidecarFlags are the sidecar's flags the webhook takes as its own, under the same names, and passes on
 // to every injected sidecar (Config.Sidecar). A sidecar setting the cluster's operator should choose is
 // one more name here.
-var SidecarFlags = []string{sidecar.FlagGlobalNamespace, sidecar.FlagPublicCIDRs, sidecar.FlagNAT64Prefixes}
+var SidecarFlags = []string{sidecar.FlagGlobalNamespace, sidecar.FlagPolicyService, sidecar.FlagPublicCIDRs, sidecar.FlagNAT64Prefixes}
 
 // Flags is the table of the webhook's injection flags, bound to c's fields: the images, egress-init's own
 // flags (its table, bound to c.Init), the sidecar's SidecarFlags (its table, bound to c.Sidecar), then
@@ -50,6 +52,15 @@ func (c *Config) Flags() []settings.Flag {
 		flags = append(flags, f)
 	}
 	return append(flags,
+		settings.Flag{Name: FlagPolicySource, Value: settings.OneOf(&c.PolicySource, PolicyFromService, PolicyFromKube),
+			Usage: "Where injected sidecars get their rule sets: `service` (streamed from the policy service, " +
+				"authenticated by the pod's token; pods need no RBAC) or `kube` (each sidecar watches the API " +
+				"server; the webhook keeps RoleBindings that let the namespace read them). A namespace's `" +
+				AnnotationPolicySource + "` annotation overrides it."},
+		settings.Flag{Name: FlagPolicyTokenExpiration, Value: settings.Duration(&c.PolicyTokenExpiration),
+			Usage: "Lifetime of the projected token (audience `" + sidecar.PolicyAudience + "`) a sidecar presents to " +
+				"the policy service; the kubelet refreshes it at 80%, and the sidecar reconnects with the new one " +
+				"when the old one expires. At least 10m."},
 		settings.Flag{Name: FlagAdminPort, Value: settings.Port(&c.AdminPort),
 			Usage: "The sidecar's admin port (`/ready`, `/live`, `/metrics`), on all addresses; the probes and the " +
 				"Prometheus annotations use it."},

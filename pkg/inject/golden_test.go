@@ -97,6 +97,7 @@ var goldenCases = []struct {
 	{name: "own-prometheus-annotations", pod: basePod(func(p *corev1.Pod) {
 		p.Annotations = map[string]string{AnnotationPrometheusScrape: "true", AnnotationPrometheusPort: "8080"}
 	}), ns: enabledNamespace("shop", nil)},
+	{name: "policy-source-kube", pod: basePod(), ns: enabledNamespace("shop", map[string]string{AnnotationPolicySource: "kube"})},
 	{name: "automount-off-and-security-context", pod: basePod(func(p *corev1.Pod) {
 		p.Spec.AutomountServiceAccountToken = ptr.To(false)
 		p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](1000)}

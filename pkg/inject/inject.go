@@ -37,6 +37,10 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) error {
 	if err != nil {
 		return &InvalidAnnotationError{Err: err}
 	}
+	src, err := NamespacePolicySource(ns, cfg.PolicySource)
+	if err != nil {
+		return &InvalidAnnotationError{Err: err}
+	}
 	if cfg.UnsafePods != WarnUnsafePods {
 		if findings := SecurityFindings(pod, cfg); len(findings) > 0 {
 			return &UnsafePodError{Findings: findings}
@@ -49,7 +53,7 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) error {
 	}
 
 	initContainer := initContainer(cfg, initCfg)
-	sidecar := sidecarContainer(cfg)
+	sidecar := sidecarContainer(cfg, src)
 	if native {
 		always := corev1.ContainerRestartPolicyAlways
 		sidecar.RestartPolicy = &always
@@ -58,7 +62,7 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) error {
 		pod.Spec.InitContainers = slices.Insert(pod.Spec.InitContainers, 0, initContainer)
 		pod.Spec.Containers = slices.Insert(pod.Spec.Containers, 0, sidecar)
 	}
-	pod.Spec.Volumes = append(pod.Spec.Volumes, podInfoVolume(), tokenVolume(cfg))
+	pod.Spec.Volumes = append(pod.Spec.Volumes, podInfoVolume(), tokenVolume(cfg, src))
 
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}

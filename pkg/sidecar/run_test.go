@@ -215,19 +215,24 @@ func TestIsSelf(t *testing.T) {
 func TestAdminHandler(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reporter := record.NewReporter(slog.New(slog.DiscardHandler), 16, false)
-	why := "policy not loaded yet"
-	h := adminHandler(reg, reporter, func() string { return why }, slog.New(slog.DiscardHandler))
+	why, detail := "policy not loaded yet", "no policy from the policy service yet: connection refused"
+	h := adminHandler(reg, reporter, func() string { return why }, func() string { return detail }, slog.New(slog.DiscardHandler))
 	get := func(path string) (int, string) {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 		return rec.Code, rec.Body.String()
 	}
-	if code, body := get("/ready"); code != 503 || !strings.Contains(body, why) {
+	if code, body := get("/ready"); code != 503 || body != "not ready: "+why+"\n"+detail+"\n" {
 		t.Errorf("/ready before loading: %d %q", code, body)
 	}
-	why = ""
-	if code, _ := get("/ready"); code != 200 {
-		t.Errorf("/ready after loading: %d", code)
+	// Stale but ready: a sidecar keeps its last policy while the policy service is away, and says so.
+	why, detail = "", "policy stale for 12s (enforcing snapshot sha256:1): policy service: connection refused"
+	if code, body := get("/ready"); code != 200 || body != "ready\n"+detail+"\n" {
+		t.Errorf("/ready while stale: %d %q", code, body)
+	}
+	detail = ""
+	if code, body := get("/ready"); code != 200 || body != "ready\n" {
+		t.Errorf("/ready after loading: %d %q", code, body)
 	}
 	if code, _ := get("/live"); code != 200 {
 		t.Errorf("/live: %d", code)

@@ -5,8 +5,23 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
+	"strings"
 
 	"egress.io/egress/pkg/settings"
+)
+
+// Names of the policy service's flags, and where an injected pod has its token and the service's CA.
+const (
+	FlagPolicyService   = "policy-service"
+	FlagPolicyTokenFile = "policy-token-file"
+	FlagPolicyCAFile    = "policy-ca-file"
+	// PolicyCredentialsDir holds the projected token (audience PolicyAudience) and the service's CA.
+	PolicyCredentialsDir   = "/var/run/secrets/egress.io/policy"
+	DefaultPolicyTokenFile = PolicyCredentialsDir + "/token"
+	DefaultPolicyCAFile    = PolicyCredentialsDir + "/ca.crt"
+	// PolicyAudience is the audience of the token a sidecar presents to the policy service.
+	PolicyAudience = "egress.io/policy"
 )
 
 // Settings is everything egress-sidecar is told by its command line and environment: the data path's
@@ -18,6 +33,13 @@ type Settings struct {
 	RulesFile string
 	// Kube watches EgressRuleSets in the pod's namespace and the global namespace (--kube).
 	Kube bool
+	// PolicyService is the policy service's URL, https://HOST[:PORT], to stream the rule sets of the pod's
+	// namespace and the global namespace from (--policy-service).
+	PolicyService string
+	// PolicyTokenFile is the pod's projected service-account token presented to the policy service
+	// (--policy-token-file); PolicyCAFile the CA bundle its certificate is checked with (--policy-ca-file).
+	PolicyTokenFile string
+	PolicyCAFile    string
 	// Kubeconfig is the kubeconfig file for Kube outside a cluster; empty uses the in-cluster credentials
 	// (--kubeconfig).
 	Kubeconfig string
@@ -30,7 +52,8 @@ type Settings struct {
 // DefaultSettings returns the settings egress-sidecar runs with when no flag is given: DefaultConfig,
 // no policy source (one is required), info logging.
 func DefaultSettings() Settings {
-	return Settings{Config: DefaultConfig(), LogLevel: slog.LevelInfo}
+	return Settings{Config: DefaultConfig(), LogLevel: slog.LevelInfo,
+		PolicyTokenFile: DefaultPolicyTokenFile, PolicyCAFile: DefaultPolicyCAFile}
 }
 
 // Validate reports every problem of s, each naming the flag at fault.
@@ -39,11 +62,32 @@ func (s Settings) Validate() error {
 	if err := s.Config.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	var sources []string
+	if s.RulesFile != "" {
+		sources = append(sources, "--"+FlagRulesFile)
+	}
+	if s.Kube {
+		sources = append(sources, "--"+FlagKube)
+	}
+	if s.PolicyService != "" {
+		sources = append(sources, "--"+FlagPolicyService)
+	}
 	switch {
-	case s.RulesFile == "" && !s.Kube:
-		errs = append(errs, fmt.Errorf("--%s or --%s is required: where the policy comes from", FlagRulesFile, FlagKube))
-	case s.RulesFile != "" && s.Kube:
-		errs = append(errs, fmt.Errorf("--%s and --%s exclude each other", FlagRulesFile, FlagKube))
+	case len(sources) == 0:
+		errs = append(errs, fmt.Errorf("--%s, --%s or --%s is required: where the policy comes from", FlagPolicyService, FlagKube, FlagRulesFile))
+	case len(sources) > 1:
+		errs = append(errs, fmt.Errorf("%s exclude each other", strings.Join(sources, " and ")))
+	}
+	if s.PolicyService != "" {
+		if u, err := url.Parse(s.PolicyService); err != nil || u.Scheme != "https" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("--%s: %q: want https://HOST[:PORT]", FlagPolicyService, s.PolicyService))
+		}
+		if s.PolicyTokenFile == "" {
+			errs = append(errs, fmt.Errorf("--%s: must not be empty with --%s", FlagPolicyTokenFile, FlagPolicyService))
+		}
+		if s.PolicyCAFile == "" {
+			errs = append(errs, fmt.Errorf("--%s: must not be empty with --%s", FlagPolicyCAFile, FlagPolicyService))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -81,14 +125,29 @@ func (s *Settings) Flags() []settings.Flag {
 				"probes. Empty disables it.",
 		},
 		{
+			Name: FlagPolicyService, Value: settings.String(&s.PolicyService, "URL"),
+			Usage: "Stream the rule sets of the pod's namespace and `--global-namespace` from the policy service at " +
+				"this `https://HOST[:PORT]`, authenticated by the pod's token (what injected pods do). One of " +
+				"`--policy-service`, `--kube` and `--rules-file` is required.",
+		},
+		{
+			Name: FlagPolicyTokenFile, Value: settings.String(&s.PolicyTokenFile, "FILE"),
+			Usage: "The pod's projected service-account token (audience `" + PolicyAudience + "`) presented to " +
+				"`--policy-service`, read again for every connection.",
+		},
+		{
+			Name: FlagPolicyCAFile, Value: settings.String(&s.PolicyCAFile, "FILE"),
+			Usage: "PEM file of the CA that signs `--policy-service`'s certificate, read again for every connection.",
+		},
+		{
 			Name: FlagRulesFile, Value: settings.String(&s.RulesFile, "FILE"),
-			Usage: "File of EgressRuleSet YAML documents (what `kubectl apply` takes), reloaded when it changes. " +
-				"Either this or `--kube` is required.",
+			Usage: "File of EgressRuleSet YAML documents (what `kubectl apply` takes), reloaded when it changes.",
 		},
 		{
 			Name: FlagKube, Value: settings.Bool(&s.Kube),
-			Usage: "Watch EgressRuleSets in the pod's namespace and `--global-namespace`, as the pod's service " +
-				"account (in-cluster credentials, or `--kubeconfig`).",
+			Usage: "Watch EgressRuleSets in the pod's namespace and `--global-namespace` directly, as the pod's " +
+				"service account (in-cluster credentials, or `--kubeconfig`); the service account needs RBAC to " +
+				"read them.",
 		},
 		{
 			Name: FlagKubeconfig, Value: settings.String(&s.Kubeconfig, "FILE"), Aliases: []string{"KUBECONFIG"},
@@ -97,12 +156,13 @@ func (s *Settings) Flags() []settings.Flag {
 		},
 		{
 			Name: FlagPodName, Value: settings.String(&s.PodName, "NAME"), Aliases: []string{"POD_NAME"},
-			Usage: "This pod's name, for the Kubernetes source's logs.",
+			Usage: "This pod's name, for the policy source's logs.",
 		},
 		{
 			Name: FlagPodNamespace, Value: settings.String(&c.Pod.Namespace, "NAME"), Aliases: []string{"POD_NAMESPACE"},
 			Usage: "This pod's namespace. Rule sets apply from it and from `--global-namespace`; a rule set " +
-				"without a namespace (as in a rules file) always counts as the pod's. Required with `--kube`.",
+				"without a namespace (as in a rules file) always counts as the pod's. Required with `--kube` and " +
+				"`--policy-service`.",
 		},
 		{
 			Name: FlagGlobalNamespace, Value: settings.String(&c.GlobalNamespace, "NAME"), Explicit: true,

@@ -19,7 +19,8 @@ var changedSettings = map[string]string{
 	FlagIdleTimeout: "4s", FlagCABundle: "/ca.pem", FlagUpstreamDNS: "198.18.0.2,198.18.0.3:5353",
 	FlagDNSTimeout: "5s", FlagLocalSuffix: "egress.test", FlagDenyCIDRs: "10.96.0.0/12,fd00::/8",
 	FlagPublicCIDRs: "198.18.0.0/24", FlagNAT64Prefixes: "", FlagMaxHostLabels: "7", FlagLogAllowed: "true",
-	FlagDecisionsBuffer: "0", FlagDrainTimeout: "0s", FlagClusterDomain: "cluster.test",
+	FlagDecisionsBuffer: "0", FlagDrainTimeout: "0s", FlagClusterDomain: "cluster.test", FlagPolicyService: "https://egress-policy.example:8443",
+	FlagPolicyTokenFile: "/t/token", FlagPolicyCAFile: "/t/ca.crt",
 }
 
 // TestSettingsArgsRoundTrip changes every field of Settings from its default, one at a time and all at
@@ -72,11 +73,29 @@ func TestSettingsArgsOfDefaults(t *testing.T) {
 
 func TestSettingsValidateNamesThePolicySource(t *testing.T) {
 	s := DefaultSettings()
-	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "--rules-file or --kube is required") {
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "--policy-service, --kube or --rules-file is required") {
 		t.Errorf("Validate() without a source = %v", err)
 	}
 	s.RulesFile, s.Kube = "/r", true
 	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "--rules-file and --kube exclude each other") {
 		t.Errorf("Validate() with both sources = %v", err)
+	}
+	s.RulesFile, s.Kube, s.PolicyService = "", true, "https://egress-policy.egress-system.svc"
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "--kube and --policy-service exclude each other") {
+		t.Errorf("Validate() with two sources = %v", err)
+	}
+	s.Kube = false
+	if err := s.Validate(); err != nil {
+		t.Errorf("Validate() with the policy service: %v", err)
+	}
+	for _, bad := range []string{"http://x", "https://", "https://x/v1/policy", "https://x?a=b", "x:443"} {
+		s.PolicyService = bad
+		if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "--policy-service: "+`"`+bad+`": want https://HOST[:PORT]`) {
+			t.Errorf("Validate() with --policy-service=%s: %v", bad, err)
+		}
+	}
+	s.PolicyService, s.PolicyTokenFile, s.PolicyCAFile = "https://x", "", ""
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "--policy-token-file: must not be empty") || !strings.Contains(err.Error(), "--policy-ca-file: must not be empty") {
+		t.Errorf("Validate() without token and CA files: %v", err)
 	}
 }

@@ -41,6 +41,9 @@ type Options struct {
 	Resolver decide.Resolver
 	// ResolvConf is read for the upstream resolvers when Config.UpstreamDNS is empty. Default: /etc/resolv.conf.
 	ResolvConf string
+	// PolicyDetail, when set, says how current the policy source is (the policy service's staleness); it is
+	// the second line of /ready. Default: nothing.
+	PolicyDetail func() string
 }
 
 // Run runs the data path until ctx is done: the DNS proxy, the capture listener with its HTTP, TLS and
@@ -61,6 +64,9 @@ func Run(ctx context.Context, cfg Config, src policy.Source, opts Options) error
 	}
 	if opts.OriginalDst == nil {
 		opts.OriginalDst = redirect.OriginalDestination
+	}
+	if opts.PolicyDetail == nil {
+		opts.PolicyDetail = func() string { return "" }
 	}
 	metrics, err := telemetry.New(opts.Registry)
 	if err != nil {
@@ -261,7 +267,7 @@ func serve(ctx context.Context, cfg Config, opts Options, src policy.Source, sta
 	var adminServer *http.Server
 	if lns.admin != nil {
 		adminServer = &http.Server{
-			Handler:           adminHandler(opts.Registry, p.reporter, ready, log),
+			Handler:           adminHandler(opts.Registry, p.reporter, ready, opts.PolicyDetail, log),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		}

@@ -29,6 +29,9 @@ const (
 	FlagLeaderElectionID  = "leader-election-id"
 	FlagKubeconfig        = "kubeconfig"
 	FlagLogLevel          = "log-level"
+	FlagPolicyPort        = "policy-port"
+	FlagPolicyServiceName = "policy-service-name"
+	FlagPolicyMaxStreams  = "policy-max-streams"
 	defaultServiceName    = "egress-webhook"
 	defaultCertSecretName = "egress-webhook-certs"
 )
@@ -57,6 +60,13 @@ type Config struct {
 	ProbeAddr        string
 	LeaderElection   bool
 	LeaderElectionID string
+	// PolicyPort is where the policy service listens (on WebhookHost); 0 runs no policy service here.
+	PolicyPort uint16
+	// PolicyServiceName is the Service in front of the policy service (in ServiceNamespace): its
+	// certificate's DNS names.
+	PolicyServiceName string
+	// PolicyMaxStreams bounds the sidecars one replica streams to; more get 503 and try another replica.
+	PolicyMaxStreams int
 	// Kubeconfig reaches the API server from outside a cluster; empty uses the in-cluster credentials.
 	Kubeconfig string
 	// LogLevel is the level of the JSON log on stderr.
@@ -77,6 +87,9 @@ func DefaultConfig() Config {
 		ProbeAddr:         ":8081",
 		LeaderElection:    true,
 		LeaderElectionID:  "egress-webhook-controllers",
+		PolicyPort:        9444,
+		PolicyServiceName: "egress-policy",
+		PolicyMaxStreams:  50_000,
 		LogLevel:          slog.LevelInfo,
 	}
 }
@@ -110,12 +123,32 @@ func (c *Config) Flags() []settings.Flag {
 			Usage: "Run the controllers in one replica at a time (the webhook serves in every replica)."},
 		settings.Flag{Name: FlagLeaderElectionID, Value: settings.String(&c.LeaderElectionID, "NAME"),
 			Usage: "Name of the leader-election Lease."},
+		settings.Flag{Name: FlagPolicyPort, Value: portOrZero(&c.PolicyPort),
+			Usage: "Port the policy service listens on (every replica serves; `0`: none in this process). Injected " +
+				"sidecars reach it through the Service `--policy-service-name`, at the sidecars' `--policy-service`."},
+		settings.Flag{Name: FlagPolicyServiceName, Value: settings.String(&c.PolicyServiceName, "NAME"),
+			Usage: "Service in front of the policy service (in `--service-namespace`): the DNS names of its certificate, " +
+				"which the rotated CA signs."},
+		settings.Flag{Name: FlagPolicyMaxStreams, Value: settings.Int(&c.PolicyMaxStreams),
+			Usage: "Most sidecars one replica streams to; more are answered 503 and retry, reaching another replica."},
 		settings.Flag{Name: FlagKubeconfig, Value: settings.String(&c.Kubeconfig, "FILE"), Aliases: []string{"KUBECONFIG"},
 			DefaultText: "in-cluster credentials",
 			Usage:       "Kubeconfig to reach the API server from outside a cluster."},
 		settings.Flag{Name: FlagLogLevel, Value: settings.LogLevel(&c.LogLevel),
 			Usage: "`debug`, `info`, `warn` or `error` (JSON on stderr)."},
 	)
+}
+
+// portOrZero binds a port, or 0 for none.
+func portOrZero(p *uint16) settings.Value {
+	port := settings.Port(p)
+	return settings.Func("PORT", port.String, func(s string) error {
+		if strings.TrimSpace(s) == "0" {
+			*p = 0
+			return nil
+		}
+		return port.Set(s)
+	})
 }
 
 // Validate reports every invalid setting, naming its flag.
@@ -127,12 +160,18 @@ func (c Config) Validate() error {
 	if c.WebhookPort == 0 {
 		errs = append(errs, fmt.Errorf("--%s: port 0 is out of range 1-65535", FlagWebhookPort))
 	}
+	if c.PolicyPort != 0 && c.PolicyPort == c.WebhookPort {
+		errs = append(errs, fmt.Errorf("--%s: %d is also --%s", FlagPolicyPort, c.PolicyPort, FlagWebhookPort))
+	}
+	if c.PolicyMaxStreams < 1 {
+		errs = append(errs, fmt.Errorf("--%s: %d: must be at least 1", FlagPolicyMaxStreams, c.PolicyMaxStreams))
+	}
 	if c.CertDir == "" {
 		errs = append(errs, fmt.Errorf("--%s: must not be empty", FlagCertDir))
 	}
 	for _, name := range []struct{ flag, value string }{
 		{FlagWebhookConfig, c.WebhookConfigName}, {FlagServiceName, c.ServiceName},
-		{FlagCertSecret, c.CertSecretName}, {FlagLeaderElectionID, c.LeaderElectionID},
+		{FlagCertSecret, c.CertSecretName}, {FlagLeaderElectionID, c.LeaderElectionID}, {FlagPolicyServiceName, c.PolicyServiceName},
 	} {
 		if msgs := validation.IsDNS1123Subdomain(name.value); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("--%s: %q: %s", name.flag, name.value, strings.Join(msgs, "; ")))

@@ -42,6 +42,9 @@ var changedInjectionFlags = map[string]string{
 	inject.FlagSidecarCPURequest:      "50m",
 	inject.FlagSidecarMemoryRequest:   "48Mi",
 	inject.FlagSidecarMemoryLimit:     "300Mi",
+	sidecar.FlagPolicyService:         "https://policy.example:8443",
+	inject.FlagPolicySource:           "kube",
+	inject.FlagPolicyTokenExpiration:  "20m",
 }
 
 func prefixes(s string) []netip.Prefix {
@@ -180,6 +183,33 @@ func TestInjectedArgsParseBackToTheSettings(t *testing.T) {
 	infra := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "infra", Annotations: map[string]string{inject.AnnotationInject: inject.ValueEnabled}}}
 	if ok, reason := inject.Injectable(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "infra"}}, infra, cfg.Inject); ok || reason != inject.ReasonExcludedNamespace {
 		t.Errorf("a pod in --excluded-namespaces infra: %v, %s", ok, reason)
+	}
+
+	// A namespace that chooses the policy service (the flags chose the direct watch): --policy-service's
+	// URL, the token of --policy-token-expiration for the policy audience, the CA next to it.
+	ns.Annotations[inject.AnnotationPolicySource] = string(inject.PolicyFromService)
+	pod = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "shop"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example/app:1"}}}}
+	if err := inject.Inject(pod, ns, cfg.Inject); err != nil {
+		t.Fatal(err)
+	}
+	sidecarContainer = containerNamed(t, pod.Spec.InitContainers, inject.SidecarContainerName)
+	gotSidecar = sidecar.DefaultSettings()
+	if err := settings.Parse(gotSidecar.Flags(), sidecarContainer.Args, downwardAPI); err != nil {
+		t.Fatalf("sidecar args %q: %v", sidecarContainer.Args, err)
+	}
+	wantSidecar.Kube, wantSidecar.PolicyService = false, "https://policy.example:8443"
+	if !reflect.DeepEqual(gotSidecar, wantSidecar) {
+		t.Errorf("policy service: sidecar args %q parse to\n %+v\nwant\n %+v", sidecarContainer.Args, gotSidecar, wantSidecar)
+	}
+	var token *corev1.ServiceAccountTokenProjection
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == inject.TokenVolumeName {
+			token = v.Projected.Sources[0].ServiceAccountToken
+		}
+	}
+	if token == nil || token.Audience != sidecar.PolicyAudience || *token.ExpirationSeconds != 1200 {
+		t.Errorf("policy token projection %+v", token)
 	}
 }
 

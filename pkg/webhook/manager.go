@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,9 +41,10 @@ type Options struct {
 }
 
 // NewManager builds the controller-runtime manager: the webhook server (started once its certificates are
-// in place), certificate rotation unless cfg.StaticCerts, /healthz and /readyz, metrics, and the namespace
-// label, rule-set access and EgressRuleSet status controllers (leader-elected when cfg.LeaderElection).
-// Start it with mgr.Start(ctx).
+// in place), certificate rotation unless cfg.StaticCerts, the policy service (every replica, unless
+// cfg.PolicyPort is 0), /healthz and /readyz, metrics, and the namespace label, rule-set access, policy CA
+// and EgressRuleSet status controllers (leader-elected when cfg.LeaderElection). Start it with
+// mgr.Start(ctx).
 func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -64,8 +66,10 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	})
 	// The rule-set access controllers watch RoleBindings in any namespace they may grant access in, but only
 	// those they keep: the API server sends no others.
+	// Likewise the policy CA ConfigMaps: only those it keeps.
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&rbacv1.RoleBinding{}: {Label: ManagedBindingSelector()},
+		&corev1.ConfigMap{}:   {Label: PolicyCASelector()},
 	}}
 	// controller-runtime's metrics server serves its global registry only; ours serves both (below).
 	mgr, err := ctrl.NewManager(opts.RESTConfig, ctrl.Options{
@@ -117,7 +121,8 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	if err := (&NamespaceReconciler{Client: mgr.GetClient(), Log: opts.Log.WithName("namespaces")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the namespace controller: %w", err)
 	}
-	access := RuleSetAccess{GlobalNamespace: injectCfg.Sidecar.GlobalNamespace, ExcludedNamespaces: injectCfg.ExcludedNamespaces}
+	access := RuleSetAccess{GlobalNamespace: injectCfg.Sidecar.GlobalNamespace, ExcludedNamespaces: injectCfg.ExcludedNamespaces,
+		DefaultSource: injectCfg.PolicySource}
 	if err := (&NamespaceBindingReconciler{Client: mgr.GetClient(), Access: access, Log: opts.Log.WithName("ruleset-access")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the namespace rule-set access controller: %w", err)
 	}
@@ -126,6 +131,14 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	}
 	if err := (&RuleSetReconciler{Client: mgr.GetClient(), Log: opts.Log.WithName("rulesets")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the EgressRuleSet controller: %w", err)
+	}
+	policyCA := &PolicyCAReconciler{Client: mgr.GetClient(), CAFile: filepath.Join(cfg.CertDir, caCertFile),
+		ExcludedNamespaces: injectCfg.ExcludedNamespaces, Log: opts.Log.WithName("policy-ca")}
+	if err := policyCA.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the policy CA controller: %w", err)
+	}
+	if err := addPolicyService(context.Background(), mgr, cfg, opts.RESTConfig, opts.Registry, opts.Log.WithName("policy-service")); err != nil {
+		return nil, fmt.Errorf("setting up the policy service: %w", err)
 	}
 	// Warm the namespace informer before serving, so the first admission request does not wait for it.
 	if _, err := mgr.GetCache().GetInformer(context.Background(), &corev1.Namespace{}); err != nil {

@@ -37,21 +37,31 @@ const (
 	AccessGlobal       = "global"
 )
 
-// RuleSetAccess decides who may read which rule sets. A sidecar reads, as its pod's service account, the
-// rule sets of its own namespace and of the global namespace (pkg/kubesource), so the service accounts of a
-// namespace the webhook injects get exactly that, and no one else gets anything from the webhook.
+// RuleSetAccess decides who may read which rule sets. With the direct watch (inject.PolicyFromKube) a
+// sidecar reads, as its pod's service account, the rule sets of its own namespace and of the global
+// namespace (pkg/kubesource), so the service accounts of a namespace the webhook injects with that source
+// get exactly that. With the policy service (the default) pods read nothing themselves: the service
+// serves each pod its namespace's rule sets on the strength of its token, and their namespaces get no
+// binding. No one else gets anything from the webhook.
 type RuleSetAccess struct {
 	// GlobalNamespace is the webhook's --global-namespace.
 	GlobalNamespace string
 	// ExcludedNamespaces are never injected (--excluded-namespaces), so they get no access.
 	ExcludedNamespaces []string
+	// DefaultSource is the webhook's --policy-source, which a namespace's egress.io/policy-source overrides.
+	DefaultSource inject.PolicySource
 }
 
 // Grants reports whether ns's service accounts may read rule sets: the webhook injects the namespace's pods
 // (its egress.io/inject annotation or, without one, its label is enabled, as for inject.Injectable, and it is
-// not excluded) and the namespace is not being deleted.
+// not excluded), their sidecars watch the API server themselves (the namespace's policy source is kube; an
+// invalid egress.io/policy-source grants nothing), and the namespace is not being deleted.
 func (a RuleSetAccess) Grants(ns *corev1.Namespace) bool {
-	return ns.DeletionTimestamp == nil && inject.NamespaceEnabled(ns) && !slices.Contains(a.ExcludedNamespaces, ns.Name)
+	if ns.DeletionTimestamp != nil || !inject.NamespaceEnabled(ns) || slices.Contains(a.ExcludedNamespaces, ns.Name) {
+		return false
+	}
+	src, err := inject.NamespacePolicySource(ns, a.DefaultSource)
+	return err == nil && src == inject.PolicyFromKube
 }
 
 // NamespaceBinding is the RoleBinding in namespace ns that lets its service accounts read its rule sets.

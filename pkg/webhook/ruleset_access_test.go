@@ -11,11 +11,13 @@ import (
 	"egress.io/egress/pkg/inject"
 )
 
-// TestRuleSetAccessGrants checks that access follows injection: a namespace's service accounts may read
-// rule sets exactly when Injectable injects an ordinary pod there, and not while it is being deleted.
+// TestRuleSetAccessGrants checks that, with the direct watch, access follows injection: a namespace's
+// service accounts may read rule sets exactly when Injectable injects an ordinary pod there, and not while
+// it is being deleted.
 func TestRuleSetAccessGrants(t *testing.T) {
 	cfg := inject.DefaultConfig()
-	access := RuleSetAccess{GlobalNamespace: cfg.Sidecar.GlobalNamespace, ExcludedNamespaces: cfg.ExcludedNamespaces}
+	cfg.PolicySource = inject.PolicyFromKube
+	access := RuleSetAccess{GlobalNamespace: cfg.Sidecar.GlobalNamespace, ExcludedNamespaces: cfg.ExcludedNamespaces, DefaultSource: cfg.PolicySource}
 	ns := func(name string, lbls, annotations map[string]string) *corev1.Namespace {
 		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: lbls, Annotations: annotations}}
 	}
@@ -46,6 +48,38 @@ func TestRuleSetAccessGrants(t *testing.T) {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: tc.ns.Name}}
 		if injected, reason := inject.Injectable(pod, tc.ns, cfg); injected != tc.want {
 			t.Errorf("Injectable in %s = %v (%s), Grants %v: access must follow injection", tc.ns.Name, injected, reason, tc.want)
+		}
+	}
+}
+
+// TestRuleSetAccessOnlyWhereTheDirectWatchIsUsed: with the policy service no namespace gets access, unless
+// it chooses the direct watch by annotation; a namespace that chooses the service gets none either way.
+func TestRuleSetAccessOnlyWhereTheDirectWatchIsUsed(t *testing.T) {
+	ns := func(name string, annotations map[string]string) *corev1.Namespace {
+		a := map[string]string{inject.AnnotationInject: inject.ValueEnabled}
+		for k, v := range annotations {
+			a[k] = v
+		}
+		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: a}}
+	}
+	kube := map[string]string{inject.AnnotationPolicySource: "kube"}
+	service := map[string]string{inject.AnnotationPolicySource: "service"}
+	invalid := map[string]string{inject.AnnotationPolicySource: "both"}
+	for _, tc := range []struct {
+		def  inject.PolicySource
+		ns   *corev1.Namespace
+		want bool
+	}{
+		{inject.PolicyFromService, ns("default-service", nil), false},
+		{inject.PolicyFromService, ns("chooses-kube", kube), true},
+		{inject.PolicyFromService, ns("invalid", invalid), false},
+		{inject.PolicyFromKube, ns("default-kube", nil), true},
+		{inject.PolicyFromKube, ns("chooses-service", service), false},
+		{inject.PolicyFromKube, ns("invalid", invalid), false},
+	} {
+		access := RuleSetAccess{GlobalNamespace: "egress-system", DefaultSource: tc.def}
+		if got := access.Grants(tc.ns); got != tc.want {
+			t.Errorf("--policy-source=%s: Grants(%s) = %v; want %v", tc.def, tc.ns.Name, got, tc.want)
 		}
 	}
 }

@@ -58,12 +58,15 @@ func waitAccess(t *testing.T, what string, want map[string]access) {
 	})
 }
 
-// TestRuleSetAccess checks least privilege for rule sets: the webhook's controller lets the service
-// accounts of a namespace it injects read that namespace's and the global namespace's EgressRuleSets and
-// nothing else, takes that away when the namespace opts out, and restores what is changed by hand.
+// TestRuleSetAccess checks least privilege for rule sets with the direct watch (--policy-source=kube): the
+// webhook's controller lets the service accounts of a namespace it injects read that namespace's and the
+// global namespace's EgressRuleSets and nothing else, takes that away when the namespace opts out, and
+// restores what is changed by hand.
 func TestRuleSetAccess(t *testing.T) {
 	setupShared(t)
-	startWebhook(t, webhookConfig(t))
+	cfg := webhookConfig(t)
+	cfg.Inject.PolicySource = inject.PolicyFromKube
+	startWebhook(t, cfg)
 	ctx := context.Background()
 	enabled := map[string]string{inject.AnnotationInject: inject.ValueEnabled}
 	for _, ns := range []struct {
@@ -153,4 +156,42 @@ func TestRuleSetAccess(t *testing.T) {
 	// No namespace controller runs here, so the namespace stays Terminating: access must go at once.
 	kubectl(t, cp, "", "delete", "namespace", "access-label", "--wait=false")
 	waitAccess(t, "access-label deleted", map[string]access{"access-label": only()})
+}
+
+// TestNoRuleSetAccessUnderThePolicyService: with the policy service (the default) an enabled namespace's
+// service accounts may read no rule sets; only a namespace that chooses the direct watch by annotation
+// gets the bindings, and loses them when it moves back to the service.
+func TestNoRuleSetAccessUnderThePolicyService(t *testing.T) {
+	setupShared(t)
+	startWebhook(t, webhookConfig(t))
+	ctx := context.Background()
+	enabled := map[string]string{inject.AnnotationInject: inject.ValueEnabled}
+	direct := map[string]string{inject.AnnotationInject: inject.ValueEnabled, inject.AnnotationPolicySource: string(inject.PolicyFromKube)}
+	for name, annotations := range map[string]map[string]string{"svc-on": enabled, "svc-direct": direct} {
+		if err := cp.EnsureNamespace(ctx, name, nil, annotations); err != nil {
+			t.Fatal(err)
+		}
+		if err := cp.EnsureServiceAccount(ctx, name, "default"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	none := access{"svc-on": false, "svc-direct": false, globalNamespace: false, "": false}
+	own := func(ns string) access {
+		return access{"svc-on": ns == "svc-on", "svc-direct": ns == "svc-direct", globalNamespace: true, "": false}
+	}
+	waitAccess(t, "only the namespace with the direct watch reads rule sets", map[string]access{
+		"svc-on":     none,
+		"svc-direct": own("svc-direct"),
+	})
+	kubectl(t, cp, "", "annotate", "namespace", "svc-direct", "--overwrite", inject.AnnotationPolicySource+"=service")
+	kubectl(t, cp, "", "annotate", "namespace", "svc-on", inject.AnnotationPolicySource+"=kube")
+	waitAccess(t, "access follows the namespaces' policy sources", map[string]access{
+		"svc-on":     own("svc-on"),
+		"svc-direct": none,
+	})
+	kubectl(t, cp, "", "annotate", "namespace", "svc-on", inject.AnnotationPolicySource+"-")
+	waitAccess(t, "back to the policy service", map[string]access{"svc-on": none, "svc-direct": none})
+	if _, err := cp.Clientset().RbacV1().RoleBindings("svc-on").Get(ctx, "egress-ruleset-reader", metav1.GetOptions{}); err == nil {
+		t.Error("a RoleBinding is left in a namespace that uses the policy service")
+	}
 }

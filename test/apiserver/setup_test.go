@@ -79,6 +79,10 @@ func doSetupShared(t *testing.T, c *controlplane.ControlPlane) error {
 	}
 	shared.certDir = dir
 	shared.caPEM = testworld.WriteServingCert(t, dir, "127.0.0.1")
+	// With --static-certs the webhook publishes ca.crt of its certificate directory as the policy CA.
+	if err := os.WriteFile(dir+"/ca.crt", shared.caPEM, 0o644); err != nil {
+		return err
+	}
 	if shared.port, err = freePort(); err != nil {
 		return err
 	}
@@ -116,8 +120,8 @@ func pointWebhookAt(t *testing.T, c *controlplane.ControlPlane, port int, caPEM 
 	return c.PointWebhooksAt(ctx, "egress-webhook", fmt.Sprintf("https://127.0.0.1:%d%s", port, webhook.MutatePath), caPEM)
 }
 
-// webhookConfig is the Config the tests run the webhook with: static certificates on 127.0.0.1, metrics
-// and probes on free loopback ports, as the egress-webhook service account.
+// webhookConfig is the Config the tests run the webhook with: static certificates on 127.0.0.1, metrics,
+// probes and the policy service on free loopback ports, as the egress-webhook service account.
 func webhookConfig(t *testing.T) webhook.Config {
 	cfg := webhook.DefaultConfig()
 	cfg.Inject.InitImage, cfg.Inject.SidecarImage = testInitImage, testSidecarImage
@@ -131,6 +135,11 @@ func webhookConfig(t *testing.T) webhook.Config {
 		}
 		*addr = "127.0.0.1:" + strconv.Itoa(port)
 	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.PolicyPort = uint16(port)
 	cfg.Kubeconfig = shared.kubeconfig
 	return cfg
 }
@@ -205,6 +214,12 @@ func (w *webhookProcess) Stop() { w.stop() }
 // counter reads egress_webhook_injections_total{result, reason} from the webhook's /metrics.
 func (w *webhookProcess) counter(t *testing.T, result, reason string) float64 {
 	t.Helper()
+	return w.metric(t, fmt.Sprintf(`egress_webhook_injections_total{reason=%q,result=%q}`, reason, result))
+}
+
+// metric reads one series (name{labels} as /metrics writes it) from the webhook's /metrics; 0 when absent.
+func (w *webhookProcess) metric(t *testing.T, series string) float64 {
+	t.Helper()
 	resp, err := http.Get("http://" + w.cfg.MetricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -214,9 +229,8 @@ func (w *webhookProcess) counter(t *testing.T, result, reason string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	series := fmt.Sprintf(`egress_webhook_injections_total{reason=%q,result=%q} `, reason, result)
 	for _, line := range strings.Split(string(body), "\n") {
-		if value, ok := strings.CutPrefix(line, series); ok {
+		if value, ok := strings.CutPrefix(line, series+" "); ok {
 			v, err := strconv.ParseFloat(value, 64)
 			if err != nil {
 				t.Fatalf("%s: %v", line, err)

@@ -63,6 +63,17 @@ func TestOnARealNode(t *testing.T) {
 	assertInjected(t, app)
 	curl := func(args ...string) (string, error) { return e2e.Curl(ctx, c, app, args...) }
 
+	t.Run("the sidecar gets its policy from the policy service, and the pod may read no rule sets", func(t *testing.T) {
+		args := strings.Join(app.Spec.InitContainers[1].Args, " ")
+		expect(t, strings.Contains(args, "--policy-service=https://egress-policy.egress-system.svc") && !strings.Contains(args, "--kube"),
+			"the sidecar's policy source", args, nil)
+		for _, ns := range []string{"shop", e2e.SystemNamespace} {
+			out, _ := c.Kubectl(ctx, "", "auth", "can-i", "list", "egressrulesets.egress.io", "-n", ns, "--as=system:serviceaccount:shop:default")
+			expect(t, strings.TrimSpace(out) == "no", "shop's service account listing rule sets in "+ns, out, nil)
+		}
+		waitFor(t, "the policy stream open", 30*time.Second, func() bool { return sidecarMetric(t, ctx, c, app, "egress_policy_service_connected") == 1 })
+	})
+
 	t.Run("no rule set: everything is denied, with an explanation, and nothing reaches the world", func(t *testing.T) {
 		before := worldConnections(t, c)
 		out, err := curl("-i", "http://api.example.test/")
@@ -189,6 +200,10 @@ func TestOnARealNode(t *testing.T) {
 		testDeadSidecar(t, ctx, c, app, curl)
 	})
 
+	t.Run("the controller's pods deleted: running pods enforce the same policy; a rule change reaches them within a second once it is back", func(t *testing.T) {
+		testControllerRestart(t, ctx, c, app, curl)
+	})
+
 	t.Run("the webhook scaled to zero: pods of enabled namespaces are refused, never created uninjected", func(t *testing.T) {
 		kubectl(t, "", "-n", e2e.SystemNamespace, "scale", "deployment/"+e2e.WebhookName, "--replicas=0")
 		waitFor(t, "no webhook pod", 60*time.Second, func() bool {
@@ -200,6 +215,20 @@ func TestOnARealNode(t *testing.T) {
 		if _, err := c.Client.CoreV1().Pods("shop").Get(ctx, "while-down", metav1.GetOptions{}); err == nil {
 			t.Error("a pod was created while the webhook was down")
 		}
+		// With the policy service down too, the running pod enforces its last policy, stays Ready and says
+		// how stale the policy is.
+		out, err := curl("http://api.example.test.egress.local/")
+		expect(t, err == nil && out == "hello from api.example.test over verified TLS\n", "allowed while the service is down", out, err)
+		out, err = curl("-i", "http://api.example.test/")
+		expect(t, err == nil && strings.Contains(out, "403 Forbidden"), "denied while the service is down", out, err)
+		waitFor(t, "a stale policy reported", 30*time.Second, func() bool {
+			return sidecarMetric(t, ctx, c, app, "egress_policy_stale_seconds") > 0
+		})
+		ready, err := e2e.Admin(ctx, c, app, "/ready")
+		expect(t, err == nil && strings.HasPrefix(ready, "ready\npolicy stale for "), "/ready while the service is down", ready, err)
+		t.Logf("/ready with the policy service down: %q", ready)
+		p, err := c.Client.CoreV1().Pods("shop").Get(ctx, app.Name, metav1.GetOptions{})
+		expect(t, err == nil && e2e.PodReady(p), "the app stays Ready while the service is down", "", err)
 		kubectl(t, "", "-n", e2e.SystemNamespace, "scale", "deployment/"+e2e.WebhookName, "--replicas=2")
 		kubectl(t, "", "-n", e2e.SystemNamespace, "rollout", "status", "deployment/"+e2e.WebhookName, "--timeout=120s")
 	})
@@ -249,6 +278,112 @@ func TestOnARealNode(t *testing.T) {
 		kubectl(t, "", "-n", "shop-privileged", "wait", "--for=condition=Ready", "pod/app", "--timeout=120s")
 	})
 	t.Logf("end-to-end on a real node: %v", time.Since(begin).Round(time.Second))
+}
+
+// testControllerRestart deletes the webhook's pods (the policy service's replicas) and checks, until both
+// replacements are ready, that the running pod allows and denies exactly as before and stays Ready; then,
+// once its sidecar has reconnected, that a new rule set is enforced within a second of kubectl apply
+// (measured by the sidecar's own reload timestamp).
+func testControllerRestart(t *testing.T, ctx context.Context, c *cluster.Cluster, app *corev1.Pod, curl func(...string) (string, error)) {
+	snapshots := sidecarMetric(t, ctx, c, app, "egress_policy_snapshots_total")
+	kubectl := func(stdin string, args ...string) {
+		t.Helper()
+		if _, err := c.Kubectl(ctx, stdin, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := c.Client.CoreV1().Pods(e2e.SystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=egress-webhook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl("", "-n", e2e.SystemNamespace, "delete", "pods", "-l", "app.kubernetes.io/name=egress-webhook", "--wait=false")
+	begin := time.Now()
+	checks := 0
+	for {
+		out, err := curl("http://api.example.test.egress.local/")
+		expect(t, err == nil && out == "hello from api.example.test over verified TLS\n", "allowed while the controller restarts", out, err)
+		out, err = curl("-i", "http://api.example.test/")
+		expect(t, err == nil && strings.Contains(out, "403 Forbidden"), "denied while the controller restarts", out, err)
+		p, err := c.Client.CoreV1().Pods("shop").Get(ctx, app.Name, metav1.GetOptions{})
+		expect(t, err == nil && e2e.PodReady(p), "the app stays Ready while the controller restarts", "", err)
+		checks++
+		if replaced(ctx, c, old.Items) {
+			break
+		}
+		if time.Since(begin) > 3*time.Minute {
+			t.Fatal("the webhook's pods were not replaced within 3 minutes")
+		}
+	}
+	t.Logf("%d allow/deny/Ready checks while the controller restarted (%v)", checks, time.Since(begin).Round(100*time.Millisecond))
+	waitFor(t, "the sidecar to reconnect", 30*time.Second, func() bool {
+		return sidecarMetric(t, ctx, c, app, "egress_policy_service_connected") == 1
+	})
+	t.Logf("sidecar reconnected %v after the pods were deleted; snapshots received meanwhile: %v (resumed with its version)",
+		time.Since(begin).Round(100*time.Millisecond), sidecarMetric(t, ctx, c, app, "egress_policy_snapshots_total")-snapshots)
+
+	applied := time.Now()
+	kubectl(allowPort80, "apply", "-f", "-")
+	var reload float64
+	waitFor(t, "the new rule set in the sidecar", 10*time.Second, func() bool {
+		reload = sidecarMetric(t, ctx, c, app, "egress_policy_last_reload_timestamp_seconds")
+		return reload >= float64(applied.UnixNano())/1e9
+	})
+	took := time.Duration((reload - float64(applied.UnixNano())/1e9) * float64(time.Second))
+	t.Logf("a rule set applied after the restart was enforced %v after kubectl apply began", took.Round(time.Millisecond))
+	if took > time.Second {
+		t.Errorf("the rule change took %v to reach the running pod, want at most 1s", took)
+	}
+	out, err := curl("http://api.example.test/")
+	expect(t, err == nil && out == "hello from api.example.test over plain HTTP\n", "port 80 allowed by the new rule set", out, err)
+	kubectl("", "delete", "ers", "-n", "shop", "allow-port-80")
+	waitFor(t, "port 80 denied again", 10*time.Second, func() bool {
+		out, err := curl("-i", "http://api.example.test/")
+		return err == nil && strings.Contains(out, "403 Forbidden")
+	})
+}
+
+// allowPort80 is a rule set that testControllerRestart applies after the restart.
+const allowPort80 = `apiVersion: egress.io/v1alpha1
+kind: EgressRuleSet
+metadata: {name: allow-port-80, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: checkout}}
+  targets: ["api.example.test:80"]
+`
+
+// replaced says whether the webhook Deployment has two ready pods, none of them one of old.
+func replaced(ctx context.Context, c *cluster.Cluster, old []corev1.Pod) bool {
+	pods, err := c.Client.CoreV1().Pods(e2e.SystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=egress-webhook"})
+	if err != nil {
+		return false
+	}
+	ready := 0
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		for _, o := range old {
+			if o.UID == p.UID {
+				return false
+			}
+		}
+		if p.DeletionTimestamp == nil && e2e.PodReady(p) {
+			ready++
+		}
+	}
+	return ready == 2
+}
+
+// sidecarMetric reads one unlabelled series from the pod's sidecar /metrics (-1 when absent).
+func sidecarMetric(t *testing.T, ctx context.Context, c *cluster.Cluster, pod *corev1.Pod, name string) float64 {
+	t.Helper()
+	lines, err := e2e.MetricLines(ctx, c, pod, name+" ")
+	if err != nil {
+		return -1
+	}
+	var v float64
+	if _, err := fmt.Sscanf(strings.TrimPrefix(strings.TrimSpace(lines), name+" "), "%g", &v); err != nil {
+		return -1
+	}
+	return v
 }
 
 // testDeadSidecar kills the sidecar container until a check runs while it is down: the kubelet restarts a
