@@ -1,7 +1,9 @@
 package decide
 
 import (
+	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"egress.io/egress/pkg/policy"
@@ -27,6 +29,19 @@ type Verdict struct {
 	Err error
 	// Backend is, for a denied plain-HTTP request, the in-cluster Service that receives it instead of a 403.
 	Backend *Backend
+	// tunnel opens the tunnel through Decision.Gateway, when the decision names one: then Dial is empty
+	// (the gateway resolves, guards and dials) and Connect asks the gateway for TunnelTarget.
+	tunnel Tunneler
+}
+
+// TunnelTarget is what a verdict routed through a gateway asks the gateway for: "name:port" when a name
+// was decided on, else "address:port".
+func (v Verdict) TunnelTarget() string {
+	host := v.Name
+	if host == "" && v.IP.IsValid() {
+		host = v.IP.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(v.Port)))
 }
 
 // Backend is where a denied plain-HTTP request goes instead of a 403.
@@ -51,7 +66,10 @@ func (v Verdict) RouteName() string {
 
 // Forwards reports whether the connection or request goes on: allowed (or audited) with addresses to
 // connect to.
-func (v Verdict) Forwards() bool { return v.Allowed() && v.Err == nil && len(v.Dial) > 0 }
+// A verdict routed through a gateway forwards with no addresses: the gateway has them.
+func (v Verdict) Forwards() bool {
+	return v.Allowed() && v.Err == nil && (len(v.Dial) > 0 || v.Gateway != "")
+}
 
 // Reason returns the reason recorded: the sidecar's own, or the policy's.
 func (v Verdict) Reason() string {
@@ -106,6 +124,7 @@ func (v Verdict) Event(now time.Time, connected netip.Addr) record.Event {
 		Target:       v.Target,
 		Route:        v.RouteName(),
 		AddressClass: v.AddressClass,
+		Gateway:      v.Gateway,
 	}
 	ip := connected
 	switch {

@@ -28,6 +28,8 @@ type Event struct {
 	// AddressClass is, when the address guard refused (or in audit mode let through) the address, the
 	// special-purpose range it lies in.
 	AddressClass string `json:"address_class,omitempty"`
+	// Gateway is the EgressGateway the connection or request was sent through ("" when directly).
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Ring keeps the last N events for /debug/decisions.
@@ -121,6 +123,9 @@ func (r *Reporter) Report(ctx context.Context, ev Event) {
 	}
 	if ev.AddressClass != "" {
 		attrs = append(attrs, slog.String("address_class", ev.AddressClass))
+	}
+	if ev.Gateway != "" {
+		attrs = append(attrs, slog.String("gateway", ev.Gateway))
 	}
 	r.log.LogAttrs(ctx, level, "egress "+ev.Decision, attrs...)
 }
