@@ -123,7 +123,9 @@ func (dr *Decider) DecideWith(ctx context.Context, m *policy.Matcher, ask Ask) V
 }
 
 // tunnels reports whether an allowing decision goes through a gateway from here.
-func (dr *Decider) tunnels(d policy.Decision) bool { return d.Gateway != "" && d.Gateway != dr.InGateway }
+func (dr *Decider) tunnels(d policy.Decision) bool {
+	return d.Gateway != "" && d.Gateway != dr.InGateway
+}
 
 // viaGateway completes an allowing verdict whose decision names a gateway: the sidecar neither resolves
 // nor dials; the gateway decides again, resolves, guards and dials.
