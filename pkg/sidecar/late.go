@@ -21,7 +21,7 @@ func (d *dispatcher) lateClient(ctx context.Context, c *net.TCPConn, orig netip.
 	opaque := d.streams.Decide(ctx, decide.Ask{Protocol: decide.TCP, Port: orig.Port(), Dst: orig})
 	var up net.Conn
 	if opaque.Verdict.Forwards() {
-		dialCtx, cancel := context.WithTimeout(ctx, d.connTimeout)
+		dialCtx, cancel := context.WithTimeout(ctx, d.connTimeout*time.Duration(opaque.Verdict.Attempts()))
 		var err error
 		up, err = decide.Connect(dialCtx, opaque.Verdict, d.connTimeout)
 		cancel()

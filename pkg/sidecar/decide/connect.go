@@ -50,7 +50,7 @@ func (e *UpstreamError) Unwrap() error { return e.Err }
 // v names a gateway, opens a tunnel through it. It dials nothing else: v.Dial (or the gateway) is what was
 // decided.
 func Connect(ctx context.Context, v Verdict, timeout time.Duration) (net.Conn, error) {
-	if v.Gateway != "" {
+	if v.throughGateway {
 		return connectGateway(ctx, v)
 	}
 	if len(v.Dial) == 0 {

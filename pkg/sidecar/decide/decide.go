@@ -130,7 +130,7 @@ func (dr *Decider) tunnels(d policy.Decision) bool {
 // viaGateway completes an allowing verdict whose decision names a gateway: the sidecar neither resolves
 // nor dials; the gateway decides again, resolves, guards and dials.
 func (dr *Decider) viaGateway(v Verdict) Verdict {
-	v.Dial, v.tunnel = nil, dr.Gateways
+	v.Dial, v.tunnel, v.throughGateway = nil, dr.Gateways, true
 	return v
 }
 

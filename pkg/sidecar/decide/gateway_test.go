@@ -51,7 +51,7 @@ func TestDecideThroughGateway(t *testing.T) {
 			tun := &fakeTunneler{err: refusal{denied: true}}
 			dr.Gateways = tun
 			v := dr.Decide(context.Background(), tt.ask)
-			if !v.Forwards() || v.Gateway != "partners" || len(v.Dial) != 0 {
+			if !v.Forwards() || v.Gateway != "partners" || len(v.Dial) != 0 || !v.ThroughGateway() {
 				t.Fatalf("verdict = %+v, want forwarded through partners with no addresses", v)
 			}
 			if n := r.lookups.Load(); n != 0 {
@@ -91,7 +91,7 @@ func TestDecideThroughGateway(t *testing.T) {
 		dr, _ := newDecider(t, via)
 		dr.InGateway = "partners"
 		v := dr.Decide(context.Background(), Ask{Protocol: TLS, Name: "api.example.test", Port: 443})
-		if !v.Forwards() || len(v.Dial) == 0 || v.Gateway != "partners" {
+		if !v.Forwards() || len(v.Dial) == 0 || v.Gateway != "partners" || v.ThroughGateway() {
 			t.Fatalf("verdict = %+v, want addresses to dial", v)
 		}
 		v = dr.Decide(context.Background(), Ask{Protocol: TLS, Name: "private.example.test", Port: 80})

@@ -32,6 +32,21 @@ type Verdict struct {
 	// tunnel opens the tunnel through Decision.Gateway, when the decision names one: then Dial is empty
 	// (the gateway resolves, guards and dials) and Connect asks the gateway for TunnelTarget.
 	tunnel Tunneler
+	// throughGateway says Connect opens a tunnel through Decision.Gateway instead of dialling Dial.
+	throughGateway bool
+}
+
+// ThroughGateway reports whether the connection goes through the gateway Decision.Gateway names (rather
+// than to Dial's addresses).
+func (v Verdict) ThroughGateway() bool { return v.throughGateway }
+
+// Attempts is how many connection attempts Connect may make: one per address, or, through a gateway, two
+// (a replica that cannot be reached, then another).
+func (v Verdict) Attempts() int {
+	if v.throughGateway {
+		return 2
+	}
+	return max(1, len(v.Dial))
 }
 
 // TunnelTarget is what a verdict routed through a gateway asks the gateway for: "name:port" when a name
@@ -68,7 +83,7 @@ func (v Verdict) RouteName() string {
 // connect to.
 // A verdict routed through a gateway forwards with no addresses: the gateway has them.
 func (v Verdict) Forwards() bool {
-	return v.Allowed() && v.Err == nil && (len(v.Dial) > 0 || v.Gateway != "")
+	return v.Allowed() && v.Err == nil && (len(v.Dial) > 0 || v.throughGateway)
 }
 
 // Reason returns the reason recorded: the sidecar's own, or the policy's.

@@ -135,7 +135,7 @@ func (p *pool) put(uc *upstreamConn) {
 
 // dial connects to v's addresses, then speaks TLS for key.name when key.tls.
 func (p *pool) dial(ctx context.Context, key poolKey, v decide.Verdict) (*upstreamConn, error) {
-	dialCtx, cancel := context.WithTimeout(ctx, p.connectTimeout*time.Duration(max(1, len(v.Dial))))
+	dialCtx, cancel := context.WithTimeout(ctx, p.connectTimeout*time.Duration(v.Attempts()))
 	defer cancel()
 	conn, err := decide.Connect(dialCtx, v, p.connectTimeout)
 	if err != nil {

@@ -93,7 +93,7 @@ func (f *Forwarder) Finish(ctx context.Context, c *net.TCPConn, dec Decided, up 
 		return
 	}
 	if up == nil {
-		dialCtx, cancel := context.WithTimeout(ctx, f.opts.ConnectTimeout*time.Duration(len(v.Dial)))
+		dialCtx, cancel := context.WithTimeout(ctx, f.opts.ConnectTimeout*time.Duration(v.Attempts()))
 		var err error
 		up, err = decide.Connect(dialCtx, v, f.opts.ConnectTimeout)
 		cancel()
