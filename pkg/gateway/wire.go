@@ -6,7 +6,7 @@ import (
 	"net/http"
 )
 
-// Audience is the audience of the token a sidecar presents to a gateway.
+// Audience is the audience of the token a sidecar presents to a gateway (sidecar.GatewayAudience).
 const Audience = "egress.io/gateway"
 
 // DefaultPort is the port of a gateway's Service and pods.

@@ -55,12 +55,13 @@ const (
 	FlagGatewayAddresses      = "gateway-addresses"
 )
 
-// Where an injected pod has its token for the gateways (audience gateway.Audience); their certificates
-// are signed by the CA of the policy service (DefaultPolicyCAFile).
-const (
-	GatewayCredentialsDir   = "/var/run/secrets/egress.io/gateway"
-	DefaultGatewayTokenFile = GatewayCredentialsDir + "/token"
-)
+// GatewayAudience is the audience of the token a sidecar presents to EgressGateways (gateway.Audience).
+const GatewayAudience = "egress.io/gateway"
+
+// DefaultGatewayTokenFile is where an injected pod has its token for the gateways, next to the policy
+// service's token and CA (the gateways' certificates are signed by the same CA, DefaultPolicyCAFile).
+const DefaultGatewayTokenFile = PolicyCredentialsDir + "/gateway-token"
+
 
 // DefaultAdminPort is the port of the admin server (/metrics, /ready, /live), on all addresses.
 const DefaultAdminPort = 15020
