@@ -62,7 +62,6 @@ const GatewayAudience = "egress.io/gateway"
 // service's token and CA (the gateways' certificates are signed by the same CA, DefaultPolicyCAFile).
 const DefaultGatewayTokenFile = PolicyCredentialsDir + "/gateway-token"
 
-
 // DefaultAdminPort is the port of the admin server (/metrics, /ready, /live), on all addresses.
 const DefaultAdminPort = 15020
 
