@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -180,10 +179,4 @@ func parallel(n, workers int, f func(int) error) error {
 	close(next)
 	wg.Wait()
 	return first
-}
-
-// writeFile writes data to dir/name.
-func writeFile(dir, name string, data []byte) (string, error) {
-	path := filepath.Join(dir, name)
-	return path, os.WriteFile(path, data, 0o600)
 }
