@@ -186,6 +186,8 @@ func (s *Server) serveConn(ctx context.Context, raw *net.TCPConn) {
 			if v.Gateway != "" {
 				text = fmt.Sprintf("the pod's policy sends %s through gateway %s, not %s", v.TunnelTarget(), v.Gateway, s.opts.Name)
 			}
+		case v.SidecarReason != "":
+			text = fmt.Sprintf("%s leads to %s (%s), which the address guard refuses", v.TunnelTarget(), v.RefusedAddr, v.AddressClass)
 		default:
 			text = fmt.Sprintf("no EgressRuleSet of pod %s/%s routes %s through gateway %s (%s)",
 				tr.id.Namespace, tr.id.PodName, v.TunnelTarget(), s.opts.Name, reason)
