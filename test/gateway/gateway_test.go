@@ -124,6 +124,7 @@ type gatewayProc struct {
 }
 
 func TestGateway(t *testing.T) {
+	netnstest.SkipIfShort(t)
 	netnstest.RequireRoot(t)
 	netnstest.RequireCommands(t, "ip", "iptables", "ip6tables", "setpriv", "curl")
 	if cp == nil {
