@@ -127,7 +127,7 @@ func Run(ctx context.Context, s Settings, opts RunOptions) error {
 			IsSelf: func(ap netip.AddrPort) bool { return isSelf(ap, self) },
 		},
 		Metrics: metrics, Labels: telemetry.NewLabels(s.MaxHostLabels), Log: log,
-		HandshakeTimeout: s.HandshakeTimeout, ConnectTimeout: s.ConnectTimeout,
+		HandshakeTimeout: s.HandshakeTimeout, ConnectTimeout: s.ConnectTimeout, DrainTimeout: s.DrainTimeout,
 	})
 	if err != nil {
 		ln.Close()

@@ -52,6 +52,10 @@ type Options struct {
 	// HandshakeTimeout bounds TLS and the CONNECT request; ConnectTimeout one connection attempt to the
 	// destination.
 	HandshakeTimeout, ConnectTimeout time.Duration
+	// DrainTimeout is how long open tunnels may go on once Serve's context is done (default 5s); then they
+	// are closed, so a gateway going away (its EgressGateway deleted, a rollout) takes its tunnels with it
+	// and sidecars open new ones elsewhere, rather than idle keep-alive tunnels holding it up.
+	DrainTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -62,6 +66,9 @@ type Server struct {
 	opts  Options
 	pipes *tunnel.Pipes
 	conns sync.WaitGroup
+
+	mu   sync.Mutex
+	open map[net.Conn]struct{}
 }
 
 // NewServer checks opts.
@@ -82,11 +89,14 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{opts: opts, pipes: tunnel.NewPipes()}, nil
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 5 * time.Second
+	}
+	return &Server{opts: opts, pipes: tunnel.NewPipes(), open: map[net.Conn]struct{}{}}, nil
 }
 
-// Serve accepts tunnels on ln until ctx is done, then closes ln and waits for the tunnels being set up;
-// open tunnels end when their connections do (or when the process exits).
+// Serve accepts tunnels on ln until ctx is done, then closes ln, lets open tunnels go on for DrainTimeout,
+// closes those left and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
@@ -94,7 +104,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
-				s.conns.Wait()
+				s.drain()
 				return nil
 			}
 			var ne net.Error
@@ -104,11 +114,43 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("gateway: accepting: %w", err)
 		}
 		s.conns.Add(1)
+		s.track(c, true)
 		go func() {
 			defer s.conns.Done()
+			defer s.track(c, false)
 			s.serveConn(ctx, c.(*net.TCPConn))
 		}()
 	}
+}
+
+// track adds or removes an accepted connection from the set drain closes.
+func (s *Server) track(c net.Conn, add bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		s.open[c] = struct{}{}
+	} else {
+		delete(s.open, c)
+	}
+}
+
+// drain waits for the open tunnels for at most DrainTimeout, then closes the rest and waits for them.
+func (s *Server) drain() {
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(s.opts.DrainTimeout):
+	}
+	s.mu.Lock()
+	n := len(s.open)
+	for c := range s.open {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.opts.Log.Info("closed the tunnels still open after the drain timeout", "tunnels", n)
+	<-done
 }
 
 // tunnelRequest is one CONNECT as the gateway understood it.

@@ -33,6 +33,7 @@ const (
 	FlagHandshake       = "handshake-timeout"
 	FlagMaxHostLabels   = "max-host-labels"
 	FlagPodLabelsTTL    = "pod-labels-ttl"
+	FlagDrainTimeout    = "drain-timeout"
 	FlagLogLevel        = "log-level"
 )
 
@@ -64,6 +65,7 @@ type Settings struct {
 	HandshakeTimeout time.Duration
 	MaxHostLabels    int
 	PodLabelsTTL     time.Duration
+	DrainTimeout     time.Duration
 	LogLevel         slog.Level
 }
 
@@ -81,6 +83,7 @@ func DefaultSettings() Settings {
 		HandshakeTimeout: 10 * time.Second,
 		MaxHostLabels:    100,
 		PodLabelsTTL:     30 * time.Second,
+		DrainTimeout:     5 * time.Second,
 		LogLevel:         slog.LevelInfo,
 	}
 }
@@ -104,8 +107,8 @@ func (s Settings) Validate() error {
 	if s.GlobalNamespace == "" {
 		errs = append(errs, fmt.Errorf("--%s must not be empty", FlagGlobalNamespace))
 	}
-	if s.ConnectTimeout <= 0 || s.HandshakeTimeout <= 0 || s.DNSTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--%s, --%s and --%s must be positive", FlagConnectTimeout, FlagHandshake, FlagDNSTimeout))
+	if s.ConnectTimeout <= 0 || s.HandshakeTimeout <= 0 || s.DNSTimeout <= 0 || s.DrainTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--%s, --%s, --%s and --%s must be positive", FlagConnectTimeout, FlagHandshake, FlagDNSTimeout, FlagDrainTimeout))
 	}
 	if s.MaxHostLabels < 0 {
 		errs = append(errs, fmt.Errorf("--%s must not be negative", FlagMaxHostLabels))
@@ -156,6 +159,8 @@ func (s *Settings) Flags() []settings.Flag {
 			Usage: "Distinct `host` label values for hosts no target names; later ones are `other`."},
 		{Name: FlagPodLabelsTTL, Value: settings.Duration(&s.PodLabelsTTL),
 			Usage: "How long a source pod's labels are cached (a relabelled pod is re-selected within it)."},
+		{Name: FlagDrainTimeout, Value: settings.Duration(&s.DrainTimeout),
+			Usage: "On SIGTERM, how long open tunnels may go on before they are closed (sidecars open new ones through the other replicas)."},
 		{Name: FlagLogLevel, Value: settings.LogLevel(&s.LogLevel),
 			Usage: "`debug`, `info`, `warn` or `error`."},
 	}

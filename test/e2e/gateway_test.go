@@ -31,7 +31,9 @@ func testGateway(t *testing.T, ctx context.Context, c *cluster.Cluster, app *cor
 		return out
 	}
 	kubectl(e2e.GatewayObject, "apply", "-f", "-")
-	t.Cleanup(func() { c.Kubectl(ctx, "", "delete", "egressgateway", "-n", e2e.SystemNamespace, "partners", "--ignore-not-found") })
+	t.Cleanup(func() {
+		c.Kubectl(ctx, "", "delete", "egressgateway", "-n", e2e.SystemNamespace, "partners", "--ignore-not-found")
+	})
 	var gateways []corev1.Pod
 	waitFor(t, "two gateway pods ready", 180*time.Second, func() bool {
 		list, err := c.Client.CoreV1().Pods(e2e.SystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "egress.io/gateway=partners"})
@@ -90,9 +92,10 @@ func testGateway(t *testing.T, ctx context.Context, c *cluster.Cluster, app *cor
 		out, _ := c.Kubectl(ctx, "", "get", "ers", "-n", e2e.Namespace, "via-partners", "-o", `jsonpath={.status.conditions[?(@.type=="Gateway")].reason}`)
 		return out == "GatewayNotFound"
 	})
-	waitFor(t, "the garbage collector removes the gateway's Deployment", 60*time.Second, func() bool {
+	waitFor(t, "the garbage collector removes the gateway's Deployment, and its pods are gone", 90*time.Second, func() bool {
 		_, err := c.Kubectl(ctx, "", "get", "deployment", "-n", e2e.SystemNamespace, "egress-gateway-partners")
-		return err != nil
+		list, lerr := c.Client.CoreV1().Pods(e2e.SystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "egress.io/gateway=partners"})
+		return err != nil && lerr == nil && len(list.Items) == 0
 	})
 	out, err = curl("-i", "http://other.example.test.egress.local/")
 	expect(t, err == nil && strings.Contains(out, "502 Bad Gateway") && strings.Contains(out, "gateway partners"),
