@@ -92,12 +92,13 @@ func testGateway(t *testing.T, ctx context.Context, c *cluster.Cluster, app *cor
 		out, _ := c.Kubectl(ctx, "", "get", "ers", "-n", e2e.Namespace, "via-partners", "-o", `jsonpath={.status.conditions[?(@.type=="Gateway")].reason}`)
 		return out == "GatewayNotFound"
 	})
-	waitFor(t, "the garbage collector removes the gateway's Deployment, and its pods are gone", 90*time.Second, func() bool {
-		_, err := c.Kubectl(ctx, "", "get", "deployment", "-n", e2e.SystemNamespace, "egress-gateway-partners")
+	waitFor(t, "the garbage collector removes the gateway's Deployment and Service, and its pods are gone", 90*time.Second, func() bool {
+		_, err := c.Kubectl(ctx, "", "get", "deployment,service", "-n", e2e.SystemNamespace, "egress-gateway-partners")
 		list, lerr := c.Client.CoreV1().Pods(e2e.SystemNamespace).List(ctx, metav1.ListOptions{LabelSelector: "egress.io/gateway=partners"})
 		return err != nil && lerr == nil && len(list.Items) == 0
 	})
-	out, err = curl("-i", "http://other.example.test.egress.local/")
+	// (A sidecar still holding the Service's address waits out --connect-timeout per attempt: a longer curl.)
+	out, err = curl("--max-time", "20", "-i", "http://other.example.test.egress.local/")
 	expect(t, err == nil && strings.Contains(out, "502 Bad Gateway") && strings.Contains(out, "gateway partners"),
 		"a deleted gateway: 502 naming it", out, err)
 	out, err = curl("https://other.example.test/")

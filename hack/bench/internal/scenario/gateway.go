@@ -249,6 +249,7 @@ spec:
 		Name: viaGateway, Binary: b.Env.Bin["egress-sidecar"], RulesFile: filepath.Join(dir, "rules.yaml"),
 		CapturePort: portSidecarGW, DNSPort: dnsSidecarGW, AdminPort: adminSidecarGW,
 		Extra: []string{
+			"--pod-namespace", gatewayNamespace, // the rule set's namespace, as the gateway sees the pod
 			"--gateway-token-file", filepath.Join(dir, "token"),
 			"--gateway-ca-file", ca.File,
 			"--gateway-addresses", "partners=" + net.JoinHostPort(gatewayIP, strconv.Itoa(gateway.DefaultPort)),
