@@ -99,8 +99,10 @@ func testGateway(t *testing.T, ctx context.Context, c *cluster.Cluster, app *cor
 	})
 	// (A sidecar still holding the Service's address waits out --connect-timeout per attempt: a longer curl.)
 	out, err = curl("--max-time", "20", "-i", "http://other.example.test.egress.local/")
-	expect(t, err == nil && strings.Contains(out, "502 Bad Gateway") && strings.Contains(out, "gateway partners"),
-		"a deleted gateway: 502 naming it", out, err)
+	if !(err == nil && strings.Contains(out, "502 Bad Gateway") && strings.Contains(out, "gateway partners")) {
+		logs, _ := e2e.Logs(ctx, c, app, "egress-sidecar")
+		t.Errorf("a deleted gateway: 502 naming it: got %q, %v\nsidecar log (end):\n%s", out, err, tail(logs, 15))
+	}
 	out, err = curl("https://other.example.test/")
 	expect(t, err != nil, "a deleted gateway: TLS closed, never direct", out, err)
 }
