@@ -101,7 +101,9 @@ func testGateway(t *testing.T, ctx context.Context, c *cluster.Cluster, app *cor
 	out, err = curl("--max-time", "20", "-i", "http://other.example.test.egress.local/")
 	if !(err == nil && strings.Contains(out, "502 Bad Gateway") && strings.Contains(out, "gateway partners")) {
 		logs, _ := e2e.Logs(ctx, c, app, "egress-sidecar")
-		t.Errorf("a deleted gateway: 502 naming it: got %q, %v\nsidecar log (end):\n%s", out, err, tail(logs, 15))
+		previous, _ := c.Kubectl(ctx, "", "logs", "-n", app.Namespace, app.Name, "-c", "egress-sidecar", "--previous", "--tail", "60")
+		state, _ := c.Kubectl(ctx, "", "get", "pod", "-n", app.Namespace, app.Name, "-o", "jsonpath={.status.initContainerStatuses[1]}")
+		t.Errorf("a deleted gateway: 502 naming it: got %q, %v\nsidecar log (end):\n%s\nprevious sidecar log:\n%s\nsidecar status: %s", out, err, tail(logs, 15), previous, state)
 	}
 	out, err = curl("https://other.example.test/")
 	expect(t, err != nil, "a deleted gateway: TLS closed, never direct", out, err)

@@ -79,7 +79,9 @@ func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, d
 	switch {
 	case x.status == 0 && x.err != nil:
 		// Nothing reached the app: answer for the upstream.
-		if errors.Is(x.err, context.DeadlineExceeded) || !deadline.IsZero() && decide.IsTimeout(x.err) {
+		// A route's timeout that ran out (only a request with a route has a deadline here; without one, a
+		// timeout is the upstream's own and is answered as such).
+		if !deadline.IsZero() && (errors.Is(x.err, context.DeadlineExceeded) || decide.IsTimeout(x.err)) {
 			dec.host.Timeout(dec.route)
 			x.err = &decide.UpstreamError{Kind: decide.ErrTimeout, Name: dec.target.Name,
 				Err: fmt.Errorf("route %s allows %v for the request, retries included", route.Name, route.Timeout)}
