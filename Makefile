@@ -88,11 +88,12 @@ fuzz:
 	go test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./pkg/sidecar/sniff
 	go test -run '^$$' -fuzz '^FuzzServeDNS$$' -fuzztime $(FUZZTIME) ./pkg/sidecar/dnsproxy
 
-## bench: the side-by-side benchmark suite against nginx and haproxy (root; BENCH_QUICK=1 for a ~2-minute
+## bench: the side-by-side benchmark suite against nginx and haproxy, and an egress gateway's extra hop
+## against the sidecar alone (a control plane for its TokenReview) (root; BENCH_QUICK=1 for a ~2-minute
 ## smoke run); results in .cache/bench/ and docs/benchmarks.md
-bench: require-root
+bench: require-root controlplane
 	hack/bench/install-deps.sh
-	go run ./hack/bench/cmd/benchrun
+	KUBEBUILDER_ASSETS=$$(hack/build-controlplane.sh) go run ./hack/bench/cmd/benchrun
 
 ## bench-scale: the policy service against 100 ... 10,000 simulated sidecars (each a real client with its own
 ## connection and token) and the direct watch it replaces, on a real API server (about 6 minutes on 2 cores;

@@ -65,6 +65,17 @@ type EgressRuleSetSpec struct {
 	// pod set one, the first by namespace and name is used.
 	// +optional
 	DeniedBackend *Backend `json:"deniedBackend,omitempty"`
+
+	// Gateway names the EgressGateway (in the global namespace) that the targets of this rule set leave
+	// through: the sidecar tunnels their connections to it, and it decides again before it dials. When the
+	// gateway does not exist, the Gateway condition says so and the targets' traffic is denied (never sent
+	// directly). Absent: the sidecar connects itself. See docs/gateways.md for two rule sets that route one
+	// destination differently.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +optional
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Route is a named set of HTTP requests to some hosts, with the timeout and retries they get.
@@ -245,6 +256,7 @@ type EgressRuleSetStatus struct {
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
 // +kubebuilder:printcolumn:name="Targets",type=integer,JSONPath=`.status.validTargets`
 // +kubebuilder:printcolumn:name="Routes",type=integer,JSONPath=`.status.validRoutes`
+// +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.spec.gateway`
 // +kubebuilder:printcolumn:name="Accepted",type=string,JSONPath=`.status.conditions[?(@.type=="Accepted")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type EgressRuleSet struct {
@@ -265,3 +277,7 @@ type EgressRuleSetList struct {
 
 // ConditionAccepted is the condition type that says whether every target of a rule set is valid.
 const ConditionAccepted = "Accepted"
+
+// ConditionGateway is the condition type of a rule set with spec.gateway: True when that EgressGateway
+// exists in the global namespace, False (GatewayNotFound) when it does not and the targets are denied.
+const ConditionGateway = "Gateway"

@@ -21,9 +21,9 @@ var (
 	AddToScheme = SchemeBuilder.AddToScheme
 )
 
-// addKnownTypes registers EgressRuleSet and its list under GroupVersion.
+// addKnownTypes registers EgressRuleSet, EgressGateway and their lists under GroupVersion.
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &EgressRuleSet{}, &EgressRuleSetList{})
+	s.AddKnownTypes(GroupVersion, &EgressRuleSet{}, &EgressRuleSetList{}, &EgressGateway{}, &EgressGatewayList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

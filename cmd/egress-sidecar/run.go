@@ -19,7 +19,7 @@ import (
 // command is egress-sidecar's usage line and description.
 var command = settings.Command{
 	Name:     "egress-sidecar",
-	Synopsis: "(--policy-service URL | --kube | --rules-file FILE) [flags]",
+	Synopsis: "(--policy-service URL | --kube | --rules-file FILE) [flags]   |   gateway --name NAME [flags]",
 	Description: "The egress data path of a pod: accepts the TCP and DNS traffic egress-init redirects to it " +
 		"and lets through only what the pod's EgressRuleSets allow, from the policy service, from the " +
 		"Kubernetes API or from a rules file.",
@@ -28,6 +28,9 @@ var command = settings.Command{
 // run wires flags and environment → sidecar.Settings → policy source → sidecar.Run. --help goes to
 // stdout, logs to stderr.
 func run(ctx context.Context, args []string, env settings.Env, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "gateway" {
+		return runGateway(ctx, args[1:], env, stdout, stderr)
+	}
 	s, err := parseSettings(args, env)
 	if errors.Is(err, settings.ErrHelp) {
 		defaults := sidecar.DefaultSettings()

@@ -78,6 +78,10 @@ func TestEnvAgreesWithFlags(t *testing.T) {
 		sidecar.FlagPolicyService:         {"https://a", "https://b:8443"},
 		sidecar.FlagPolicyTokenFile:       {"/t1", "/t2"},
 		sidecar.FlagPolicyCAFile:          {"/c1", "/c2"},
+		sidecar.FlagGatewayTokenFile:      {"/g1", "/g2"},
+		sidecar.FlagGatewayCAFile:         {"/gc1", "/gc2"},
+		sidecar.FlagGatewayPort:           {"1443", "2443"},
+		sidecar.FlagGatewayAddresses:      {"a=198.18.0.1:1443", "a=198.18.0.1:1443,b=gw.example:2443"},
 	})
 }
 

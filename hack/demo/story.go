@@ -195,6 +195,8 @@ func (d *demo) tell() (err error) {
 	d.must(err)
 	show(metrics)
 
+	d.gateway(app)
+
 	d.say("The sidecar is killed: the app's connections are refused, never sent around it; the kubelet restarts it")
 	d.deadSidecar(app)
 
@@ -344,6 +346,49 @@ func (d *demo) deadSidecar(app *corev1.Pod) {
 	}))
 	d.kubectl("", "get", "pod", "-n", "shop", app.Name, "-o", "custom-columns=POD:.metadata.name,SIDECAR RESTARTS:.status.initContainerStatuses[1].restartCount,READY:.status.conditions[?(@.type=='Ready')].status")
 	d.curl(app, "http://api.example.test.egress.local/")
+}
+
+// gateway shows an EgressGateway: its objects, the app's call leaving through it, the gateway's decision
+// log naming the pod, and, once it is deleted, the rule set saying so and the call failing, never direct.
+func (d *demo) gateway(app *corev1.Pod) {
+	c := d.env.Cluster
+	d.say("An egress gateway: other.example.test must be called from known addresses, so it leaves through gateway pods that decide again")
+	command("kubectl apply -f partners-gateway.yaml")
+	show(e2e.GatewayObject)
+	d.quiet(e2e.GatewayObject, "apply", "-f", "-")
+	d.must(e2e.Poll(d.ctx, "the gateway's pods ready", func() bool {
+		out, _ := c.Kubectl(d.ctx, "", "get", "egressgateway", "-n", e2e.SystemNamespace, "partners", "-o", "jsonpath={.status.readyReplicas}")
+		return out == "2"
+	}))
+	d.kubectl("", "get", "egw", "-n", e2e.SystemNamespace)
+	d.kubectl("", "get", "deploy,svc,pdb,networkpolicy,secret", "-n", e2e.SystemNamespace, "-l", "egress.io/gateway=partners")
+	command("kubectl apply -f via-partners.yaml")
+	show(e2e.GatewayRuleSet)
+	d.quiet(e2e.GatewayRuleSet, "apply", "-f", "-")
+	d.must(e2e.Poll(d.ctx, "the call through the gateway", func() bool {
+		out, err := e2e.Curl(d.ctx, c, app, "https://other.example.test/")
+		return err == nil && strings.HasPrefix(out, "hello")
+	}))
+	d.curl(app, "https://other.example.test/")
+	fmt.Println("    The gateway checked the pod's token, decided again with the pod's own rule sets, and logged it:")
+	pods, err := c.Client.CoreV1().Pods(e2e.SystemNamespace).List(d.ctx, metav1.ListOptions{LabelSelector: "egress.io/gateway=partners"})
+	d.must(err)
+	for i := range pods.Items {
+		logs, _ := e2e.Logs(d.ctx, c, &pods.Items[i], "gateway")
+		if line := lastMatching(logs, `"msg":"gateway allow"`); line != "(none)" {
+			show(line)
+			break
+		}
+	}
+	fmt.Println("    The gateway deleted (its objects go with it): the rule set says so, and the call fails, never sent directly:")
+	d.kubectl("", "delete", "egressgateway", "-n", e2e.SystemNamespace, "partners")
+	d.must(e2e.Poll(d.ctx, "GatewayNotFound", func() bool {
+		out, _ := c.Kubectl(d.ctx, "", "get", "ers", "-n", "shop", "via-partners", "-o", `jsonpath={.status.conditions[?(@.type=="Gateway")].reason}`)
+		return out == "GatewayNotFound"
+	}))
+	d.kubectl("", "get", "ers", "-n", "shop", "via-partners", "-o", `custom-columns=RULE SET:.metadata.name,GATEWAY:.spec.gateway,CONDITION:.status.conditions[?(@.type=="Gateway")].reason`)
+	d.curl(app, "-i", "http://other.example.test.egress.local/")
+	d.quiet("", "delete", "ers", "-n", "shop", "via-partners")
 }
 
 // curl runs curl as the app with kubectl exec and shows what came back.

@@ -74,3 +74,23 @@ spec:
     command: [sh, -c, 'trap "exit 0" TERM; sleep infinity & wait']
 `
 }
+
+// The gateway story: an EgressGateway of two pods, and a rule set that sends the checkout pods' calls to
+// other.example.test through it.
+const (
+	GatewayObject = `apiVersion: egress.io/v1alpha1
+kind: EgressGateway
+metadata: {name: partners, namespace: egress-system}
+spec:
+  replicas: 2
+  resources: {requests: {cpu: 20m, memory: 32Mi}, limits: {memory: 128Mi}}
+`
+	GatewayRuleSet = `apiVersion: egress.io/v1alpha1
+kind: EgressRuleSet
+metadata: {name: via-partners, namespace: shop}
+spec:
+  gateway: partners
+  podSelector: {matchLabels: {app: checkout}}
+  targets: ["other.example.test:443"]
+`
+)

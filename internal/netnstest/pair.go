@@ -54,7 +54,7 @@ var (
 	pairCount atomic.Int32
 	sweepOnce sync.Once
 	// ownName matches the namespaces NewPair names, capturing the creating process's pid.
-	ownName = regexp.MustCompile(`^egt(\d+)-\d+[pw]$`)
+	ownName = regexp.MustCompile(`^egt(\d+)-\d+(?:[pw]|n\d+)$`)
 )
 
 // sweepStale deletes the namespaces of test processes that no longer run: t.Cleanup never ran in a

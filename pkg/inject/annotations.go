@@ -12,6 +12,9 @@ const (
 	LabelInject = "egress.io/inject"
 	// AnnotationInjected records that the pod was injected, and by which webhook version.
 	AnnotationInjected = "egress.io/injected"
+	// LabelInjected ("true") marks an injected pod, for what selects by label: the NetworkPolicy that
+	// admits only injected pods to the EgressGateways' tunnel port.
+	LabelInjected = "egress.io/injected"
 	// AnnotationNativeSidecar set to "false" puts the sidecar in containers instead of running it as a
 	// native sidecar (an init container with restartPolicy Always), for clusters older than Kubernetes 1.29.
 	AnnotationNativeSidecar = "egress.io/native-sidecar"

@@ -110,8 +110,9 @@ func podInfoVolume() corev1.Volume {
 }
 
 // tokenVolume holds what the sidecar authenticates with, for the sidecar alone. With the policy service: a
-// token of audience sidecar.PolicyAudience, which the API server accepts for nothing else, and the CA of
-// the service's certificate (PolicyCAConfigMap). With the direct watch: the same projection the API server
+// token of audience sidecar.PolicyAudience, which the API server accepts for nothing else, one of
+// audience sidecar.GatewayAudience for EgressGateways, and the CA of the service's (and the gateways')
+// certificates (PolicyCAConfigMap). With the direct watch: the same projection the API server
 // mounts as kube-api-access-*.
 func tokenVolume(cfg Config, src PolicySource) corev1.Volume {
 	if src == PolicyFromService {
@@ -122,6 +123,11 @@ func tokenVolume(cfg Config, src PolicySource) corev1.Volume {
 					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
 						Audience: sidecar.PolicyAudience, ExpirationSeconds: ptr.To(int64(cfg.PolicyTokenExpiration.Seconds())),
 						Path: "token",
+					}},
+					// For EgressGateways: a token no other audience accepts, and the same CA.
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+						Audience: sidecar.GatewayAudience, ExpirationSeconds: ptr.To(int64(cfg.PolicyTokenExpiration.Seconds())),
+						Path: "gateway-token",
 					}},
 					{ConfigMap: &corev1.ConfigMapProjection{
 						LocalObjectReference: corev1.LocalObjectReference{Name: PolicyCAConfigMap},

@@ -68,6 +68,10 @@ func Inject(pod *corev1.Pod, ns *corev1.Namespace, cfg Config) error {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[AnnotationInjected] = cfg.Version
+	if pod.Labels == nil {
+		pod.Labels = map[string]string{}
+	}
+	pod.Labels[LabelInjected] = "true"
 	// A pod that already exposes its own metrics keeps its scrape annotations: Prometheus' annotation-based
 	// discovery has room for one port per pod.
 	if _, ok := pod.Annotations[AnnotationPrometheusScrape]; !ok {

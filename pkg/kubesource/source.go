@@ -33,6 +33,9 @@ type Options struct {
 	Namespace string
 	// GlobalNamespace defaults to policy.DefaultGlobalNamespace. When it equals Namespace, one watch serves both.
 	GlobalNamespace string
+	// AllNamespaces watches the rule sets of every namespace in one watch instead (an EgressGateway, which
+	// decides for pods of any namespace); Namespace is then not needed.
+	AllNamespaces bool
 	// Log receives watch errors and deliveries.
 	Log logr.Logger
 }
@@ -62,7 +65,7 @@ func New(opts Options) (*Source, error) {
 	if opts.Config == nil {
 		return nil, errors.New("kubesource: Options.Config is required")
 	}
-	if opts.Namespace == "" {
+	if opts.Namespace == "" && !opts.AllNamespaces {
 		return nil, errors.New("kubesource: Options.Namespace (the pod's namespace, --pod-namespace or POD_NAMESPACE) is required")
 	}
 	if opts.GlobalNamespace == "" {
@@ -84,7 +87,9 @@ func New(opts Options) (*Source, error) {
 		return nil, fmt.Errorf("kubesource: REST client for %s: %w", cfg.Host, err)
 	}
 	namespaces := []string{opts.Namespace}
-	if opts.GlobalNamespace != opts.Namespace {
+	if opts.AllNamespaces {
+		namespaces = []string{metav1.NamespaceAll}
+	} else if opts.GlobalNamespace != opts.Namespace {
 		namespaces = append(namespaces, opts.GlobalNamespace)
 	}
 	return &Source{

@@ -56,7 +56,7 @@ func Compile(sets []v1alpha1.EgressRuleSet) (*Matcher, []Problem) {
 				problems = append(problems, Problem{RuleSet: name, Index: i, Target: string(raw), Err: err})
 				continue
 			}
-			b.add(t, name)
+			b.add(t, name, set.Spec.Gateway)
 		}
 		for i, raw := range set.Spec.Routes {
 			r, hosts, err := compileRoute(name, raw)
@@ -125,8 +125,8 @@ func newBuilder() *builder {
 	}
 }
 
-func (b *builder) add(t Target, ruleSet string) {
-	r := rule{ports: t.Ports, target: t.String(), ruleSet: ruleSet}
+func (b *builder) add(t Target, ruleSet, gateway string) {
+	r := rule{ports: t.Ports, target: t.String(), ruleSet: ruleSet, gateway: gateway}
 	b.m.targets++
 	switch t.Kind {
 	case KindExact:
@@ -144,8 +144,37 @@ func (b *builder) add(t Target, ruleSet string) {
 	}
 }
 
+// build orders every list of equally specific rules so that those routed through a gateway come first
+// (keeping rule-set order among them and among the direct ones): a destination that one rule set sends
+// through a gateway never leaves directly because another rule set allows it at the same specificity, and
+// of two gateways the one of the rule set first by namespace/name wins. See docs/gateways.md.
 func (b *builder) build() *Matcher {
+	for _, lists := range []map[string][]rule{b.m.exact, b.m.wildcard} {
+		for _, list := range lists {
+			gatewayFirst(list)
+		}
+	}
+	gatewayFirst(b.m.anyHost)
+	for _, family := range b.prefixes {
+		for _, list := range family {
+			gatewayFirst(list)
+		}
+	}
 	b.m.v4 = newPrefixTable(b.prefixes[0])
 	b.m.v6 = newPrefixTable(b.prefixes[1])
 	return b.m
+}
+
+// gatewayFirst stably moves the rules routed through a gateway before the direct ones.
+func gatewayFirst(list []rule) {
+	slices.SortStableFunc(list, func(a, b rule) int {
+		return cmp.Compare(boolRank(a.gateway == ""), boolRank(b.gateway == ""))
+	})
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -90,6 +90,9 @@ type Decision struct {
 	Port uint16
 	// Route is, for an HTTP request to a host that routes restrict, the route that allowed it.
 	Route *Route
+	// Gateway is, when allowed by a target of a rule set with spec.gateway, the EgressGateway the
+	// connection must leave through ("": directly).
+	Gateway string
 }
 
 // Allowed reports whether the connection may proceed (Allow or Audit).

@@ -12,6 +12,7 @@ type rule struct {
 	ports   netrange.PortRange
 	target  string
 	ruleSet string
+	gateway string // the EgressGateway the rule set routes through, or ""
 }
 
 // Matcher is the compiled, immutable allow-list of one pod. A nil *Matcher means no policy has been loaded yet
@@ -181,7 +182,7 @@ func (m *Matcher) Decide(name string, ip netip.Addr, port uint16) Decision {
 		return d
 	}
 	if r, reason, ok := m.match(d.Name, d.IP, port); ok {
-		d.Action, d.Reason, d.RuleSet, d.Target = Allow, reason, r.ruleSet, r.target
+		d.Action, d.Reason, d.RuleSet, d.Target, d.Gateway = Allow, reason, r.ruleSet, r.target, r.gateway
 		return d
 	}
 	if m.audit {

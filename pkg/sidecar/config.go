@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"egress.io/egress/pkg/policy"
@@ -48,7 +49,18 @@ const (
 	FlagKubeconfig            = "kubeconfig"
 	FlagPodName               = "pod-name"
 	FlagLogLevel              = "log-level"
+	FlagGatewayTokenFile      = "gateway-token-file"
+	FlagGatewayCAFile         = "gateway-ca-file"
+	FlagGatewayPort           = "gateway-port"
+	FlagGatewayAddresses      = "gateway-addresses"
 )
+
+// GatewayAudience is the audience of the token a sidecar presents to EgressGateways (gateway.Audience).
+const GatewayAudience = "egress.io/gateway"
+
+// DefaultGatewayTokenFile is where an injected pod has its token for the gateways, next to the policy
+// service's token and CA (the gateways' certificates are signed by the same CA, DefaultPolicyCAFile).
+const DefaultGatewayTokenFile = PolicyCredentialsDir + "/gateway-token"
 
 // DefaultAdminPort is the port of the admin server (/metrics, /ready, /live), on all addresses.
 const DefaultAdminPort = 15020
@@ -126,6 +138,27 @@ type Config struct {
 	// PodLabelsFile, when set, is the downward-API labels file Pod.Labels were read from; the sidecar
 	// follows it, so relabelling a running pod changes which rule sets select it (--pod-labels-file).
 	PodLabelsFile string
+	// GatewayTokenFile is the pod's projected token presented to EgressGateways (--gateway-token-file);
+	// GatewayCAFile the CA their certificates are checked with (--gateway-ca-file); GatewayPort their
+	// Services' port (--gateway-port). The gateways are reached at egress-gateway-NAME.GLOBAL_NAMESPACE.svc.
+	// CLUSTER_DOMAIN, unless GatewayAddresses (NAME=HOST:PORT) says otherwise (--gateway-addresses).
+	GatewayTokenFile string
+	GatewayCAFile    string
+	GatewayPort      uint16
+	GatewayAddresses []string
+}
+
+// gatewayAddresses parses --gateway-addresses into NAME → HOST:PORT.
+func (c Config) gatewayAddresses() (map[string]string, error) {
+	out := map[string]string{}
+	for _, entry := range c.GatewayAddresses {
+		name, addr, ok := strings.Cut(entry, "=")
+		if _, _, err := net.SplitHostPort(addr); !ok || name == "" || err != nil {
+			return nil, fmt.Errorf("--%s: %q: want NAME=HOST:PORT", FlagGatewayAddresses, entry)
+		}
+		out[name] = addr
+	}
+	return out, nil
 }
 
 // DefaultConfig returns the configuration the sidecar runs with when no flag is given.
@@ -150,6 +183,9 @@ func DefaultConfig() Config {
 		DrainTimeout:          10 * time.Second,
 		GlobalNamespace:       policy.DefaultGlobalNamespace,
 		NAT64Prefixes:         append([]netip.Prefix(nil), addrclass.DefaultNAT64Prefixes...),
+		GatewayTokenFile:      DefaultGatewayTokenFile,
+		GatewayCAFile:         DefaultPolicyCAFile,
+		GatewayPort:           15443,
 	}
 }
 
@@ -168,6 +204,9 @@ func (c Config) Validate() error {
 	var errs []error
 	bad := func(flag string, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("--%s: %s", flag, fmt.Sprintf(format, args...)))
+	}
+	if _, err := c.gatewayAddresses(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.CapturePort == 0 {
 		bad(FlagCapturePort, "must be from 1 to 65535")

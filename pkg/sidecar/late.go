@@ -19,9 +19,9 @@ import (
 // client that says nothing for --idle-timeout is closed.
 func (d *dispatcher) lateClient(ctx context.Context, c *net.TCPConn, orig netip.AddrPort, peeked []byte) {
 	opaque := d.streams.Decide(ctx, decide.Ask{Protocol: decide.TCP, Port: orig.Port(), Dst: orig})
-	var up *net.TCPConn
+	var up net.Conn
 	if opaque.Verdict.Forwards() {
-		dialCtx, cancel := context.WithTimeout(ctx, d.connTimeout)
+		dialCtx, cancel := context.WithTimeout(ctx, d.connTimeout*time.Duration(opaque.Verdict.Attempts()))
 		var err error
 		up, err = decide.Connect(dialCtx, opaque.Verdict, d.connTimeout)
 		cancel()
@@ -71,7 +71,7 @@ func (d *dispatcher) lateClient(ctx context.Context, c *net.TCPConn, orig netip.
 }
 
 // closeBoth closes the app's connection and, if there is one, the upstream.
-func closeBoth(c, up *net.TCPConn) {
+func closeBoth(c *net.TCPConn, up net.Conn) {
 	c.Close()
 	if up != nil {
 		up.Close()

@@ -140,6 +140,24 @@ func (s *Settings) Flags() []settings.Flag {
 			Usage: "PEM file of the CA that signs `--policy-service`'s certificate, read again for every connection.",
 		},
 		{
+			Name: FlagGatewayTokenFile, Value: settings.String(&c.GatewayTokenFile, "FILE"),
+			Usage: "The pod's projected service-account token (audience `egress.io/gateway`) presented to the " +
+				"EgressGateways that rule sets route through (`spec.gateway`), read again for every tunnel.",
+		},
+		{
+			Name: FlagGatewayCAFile, Value: settings.String(&c.GatewayCAFile, "FILE"),
+			Usage: "PEM file of the CA that signs the gateways' certificates, re-read when it changes.",
+		},
+		{
+			Name: FlagGatewayPort, Value: settings.Port(&c.GatewayPort),
+			Usage: "Port of the gateways' Services, `egress-gateway-NAME.<global-namespace>.svc.<cluster-domain>`.",
+		},
+		{
+			Name: FlagGatewayAddresses, Value: settings.Strings(&c.GatewayAddresses, "NAME=HOST:PORT,..."), DefaultText: "none",
+			Usage: "Gateways reached at another address than their Service's name (clusters without DNS, tests); " +
+				"their certificates are still checked for the Service's name.",
+		},
+		{
 			Name: FlagRulesFile, Value: settings.String(&s.RulesFile, "FILE"),
 			Usage: "File of EgressRuleSet YAML documents (what `kubectl apply` takes), reloaded when it changes.",
 		},

@@ -21,6 +21,7 @@ var changedSettings = map[string]string{
 	FlagPublicCIDRs: "198.18.0.0/24", FlagNAT64Prefixes: "", FlagMaxHostLabels: "7", FlagLogAllowed: "true",
 	FlagDecisionsBuffer: "0", FlagDrainTimeout: "0s", FlagClusterDomain: "cluster.test", FlagPolicyService: "https://egress-policy.example:8443",
 	FlagPolicyTokenFile: "/t/token", FlagPolicyCAFile: "/t/ca.crt",
+	FlagGatewayTokenFile: "/g/token", FlagGatewayCAFile: "/g/ca.crt", FlagGatewayPort: "1443", FlagGatewayAddresses: "partners=198.18.0.1:1443",
 }
 
 // TestSettingsArgsRoundTrip changes every field of Settings from its default, one at a time and all at

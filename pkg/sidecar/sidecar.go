@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"egress.io/egress/pkg/gateway"
+	"egress.io/egress/pkg/podauth"
 	"egress.io/egress/pkg/policy"
 	"egress.io/egress/pkg/redirect"
 	"egress.io/egress/pkg/sidecar/addrclass"
@@ -151,7 +153,12 @@ func build(cfg Config, opts Options, state *policyState, names decide.NameCache,
 		return nil, err
 	}
 	log := opts.Logger
+	gateways, err := newGatewayDialer(cfg, opts.Resolver)
+	if err != nil {
+		return nil, err
+	}
 	decider := &decide.Decider{
+		Gateways: gateways,
 		Policy:   state.Matcher,
 		Resolver: opts.Resolver,
 		Guard:    guard,
@@ -339,6 +346,28 @@ func newDNSServer(cfg Config, opts Options, cache *dnsproxy.Cache, m *telemetry.
 		return nil, fmt.Errorf("--%s: %w", FlagUpstreamDNS, err)
 	}
 	return s, nil
+}
+
+// newGatewayDialer returns the tunnels to EgressGateways; nil (every decision routed through a gateway
+// fails, nothing is dialled directly) without --gateway-token-file.
+func newGatewayDialer(cfg Config, resolver decide.Resolver) (decide.Tunneler, error) {
+	if cfg.GatewayTokenFile == "" {
+		return nil, nil
+	}
+	addrs, err := cfg.gatewayAddresses()
+	if err != nil {
+		return nil, err
+	}
+	d, err := gateway.NewDialer(gateway.DialerOptions{
+		Token: &podauth.TokenFile{Path: cfg.GatewayTokenFile}, CAFile: cfg.GatewayCAFile,
+		Namespace: cfg.GlobalNamespace, ClusterDomain: cfg.ClusterDomain, Port: cfg.GatewayPort,
+		Addresses: addrs, Resolver: resolver,
+		ConnectTimeout: cfg.ConnectTimeout, HandshakeTimeout: cfg.TLSHandshakeTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", FlagGatewayTokenFile, err)
+	}
+	return d, nil
 }
 
 // loadRoots returns the system roots plus the certificates of the PEM file bundle (if not empty).

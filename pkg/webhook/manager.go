@@ -8,7 +8,11 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -67,9 +71,18 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	// The rule-set access controllers watch RoleBindings in any namespace they may grant access in, but only
 	// those they keep: the API server sends no others.
 	// Likewise the policy CA ConfigMaps: only those it keeps.
+	// And the gateways' objects: only those it keeps, in the global namespace.
+	gatewayObjects := cache.ByObject{Label: GatewayObjectsSelector(),
+		Namespaces: map[string]cache.Config{injectCfg.Sidecar.GlobalNamespace: {}}}
 	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&rbacv1.RoleBinding{}: {Label: ManagedBindingSelector()},
-		&corev1.ConfigMap{}:   {Label: PolicyCASelector()},
+		&rbacv1.RoleBinding{}:                    {Label: ManagedBindingSelector()},
+		&corev1.ConfigMap{}:                      {Label: PolicyCASelector()},
+		&appsv1.Deployment{}:                     gatewayObjects,
+		&corev1.Service{}:                        gatewayObjects,
+		&corev1.Secret{}:                         gatewayObjects,
+		&policyv1.PodDisruptionBudget{}:          gatewayObjects,
+		&autoscalingv2.HorizontalPodAutoscaler{}: gatewayObjects,
+		&networkingv1.NetworkPolicy{}:            gatewayObjects,
 	}}
 	// controller-runtime's metrics server serves its global registry only; ours serves both (below).
 	mgr, err := ctrl.NewManager(opts.RESTConfig, ctrl.Options{
@@ -129,7 +142,12 @@ func NewManager(cfg Config, opts Options) (ctrl.Manager, error) {
 	if err := (&GlobalBindingReconciler{Client: mgr.GetClient(), Access: access, Log: opts.Log.WithName("ruleset-access")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the global rule-set access controller: %w", err)
 	}
-	if err := (&RuleSetReconciler{Client: mgr.GetClient(), Log: opts.Log.WithName("rulesets")}).SetupWithManager(mgr); err != nil {
+	gateways := &GatewayReconciler{Client: mgr.GetClient(), Scheme: scheme, Params: gatewayParamsFrom(injectCfg),
+		CertDir: cfg.CertDir, Log: opts.Log.WithName("gateways")}
+	if err := gateways.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the EgressGateway controller: %w", err)
+	}
+	if err := (&RuleSetReconciler{Client: mgr.GetClient(), GlobalNamespace: injectCfg.Sidecar.GlobalNamespace, Log: opts.Log.WithName("rulesets")}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the EgressRuleSet controller: %w", err)
 	}
 	policyCA := &PolicyCAReconciler{Client: mgr.GetClient(), CAFile: filepath.Join(cfg.CertDir, caCertFile),

@@ -120,3 +120,28 @@ func listProblems(prefix string, problems []policy.Problem, limit int, item func
 	}
 	return b.String()
 }
+
+// Reasons of the Gateway condition.
+const (
+	ReasonGatewayFound    = "GatewayFound"
+	ReasonGatewayNotFound = "GatewayNotFound"
+)
+
+// GatewayCondition is the Gateway condition of a rule set with spec.gateway: whether that EgressGateway
+// exists in the global namespace. The LastTransitionTime is kept unless the status changes.
+func GatewayCondition(set *v1alpha1.EgressRuleSet, globalNamespace string, exists bool, now metav1.Time) metav1.Condition {
+	c := metav1.Condition{
+		Type: v1alpha1.ConditionGateway, Status: metav1.ConditionTrue, Reason: ReasonGatewayFound,
+		Message:            fmt.Sprintf("the targets leave through EgressGateway %s/%s", globalNamespace, set.Spec.Gateway),
+		ObservedGeneration: set.Generation, LastTransitionTime: now,
+	}
+	if !exists {
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonGatewayNotFound
+		c.Message = fmt.Sprintf("EgressGateway %s/%s does not exist: the targets' traffic is denied (never sent directly) until it does",
+			globalNamespace, set.Spec.Gateway)
+	}
+	if old := meta.FindStatusCondition(set.Status.Conditions, v1alpha1.ConditionGateway); old != nil && old.Status == c.Status {
+		c.LastTransitionTime = old.LastTransitionTime
+	}
+	return c
+}

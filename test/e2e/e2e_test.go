@@ -196,6 +196,10 @@ func TestOnARealNode(t *testing.T) {
 		testDashboard(t, ctx, prom)
 	})
 
+	t.Run("an EgressGateway on the node: the world accepts only it, the app reaches it through the gateway, never directly", func(t *testing.T) {
+		testGateway(t, ctx, c, app, curl)
+	})
+
 	t.Run("the sidecar killed: connections refused, nothing reaches the world, the kubelet restarts it", func(t *testing.T) {
 		testDeadSidecar(t, ctx, c, app, curl)
 	})

@@ -21,6 +21,8 @@ const (
 	ErrTLSVerification = "tls_verification" // the upstream's certificate did not verify
 	ErrTLS             = "tls"              // another TLS handshake failure
 	ErrUpstream        = "upstream"         // the upstream broke the connection or the protocol
+	ErrGateway         = "gateway"          // the gateway could not be reached or could not reach the destination
+	ErrGatewayDenied   = "gateway_denied"   // the gateway refused: its decision, or the pod's token
 )
 
 // UpstreamError is a failure to reach an allowed destination.
@@ -44,9 +46,13 @@ func (e *UpstreamError) Error() string {
 
 func (e *UpstreamError) Unwrap() error { return e.Err }
 
-// Connect connects to the first of v's addresses that accepts, each attempt bounded by timeout. It dials
-// nothing else: v.Dial is what was decided.
-func Connect(ctx context.Context, v Verdict, timeout time.Duration) (*net.TCPConn, error) {
+// Connect connects to the first of v's addresses that accepts, each attempt bounded by timeout, or, when
+// v names a gateway, opens a tunnel through it. It dials nothing else: v.Dial (or the gateway) is what was
+// decided.
+func Connect(ctx context.Context, v Verdict, timeout time.Duration) (net.Conn, error) {
+	if v.throughGateway {
+		return connectGateway(ctx, v)
+	}
 	if len(v.Dial) == 0 {
 		return nil, &UpstreamError{Kind: ErrConnect, Name: v.Name, Err: errors.New("nothing to connect to")}
 	}
@@ -67,6 +73,30 @@ func Connect(ctx context.Context, v Verdict, timeout time.Duration) (*net.TCPCon
 		last = &UpstreamError{Kind: kind, Name: v.Name, Addr: ap, Err: err}
 	}
 	return nil, last
+}
+
+// GatewayRefusal is implemented by a gateway's error (gateway.Error): Denied says it refused.
+type GatewayRefusal interface {
+	error
+	Denied() bool
+}
+
+// connectGateway opens the tunnel of a verdict routed through a gateway. A failure is an UpstreamError of
+// kind ErrGatewayDenied or ErrGateway whose message names the gateway.
+func connectGateway(ctx context.Context, v Verdict) (net.Conn, error) {
+	if v.tunnel == nil {
+		return nil, &UpstreamError{Kind: ErrGateway, Name: v.Name, Err: fmt.Errorf("gateway %s: this sidecar has no gateway credentials (--gateway-token-file, --gateway-ca-file)", v.Gateway)}
+	}
+	c, err := v.tunnel.Tunnel(ctx, v.Gateway, v.TunnelTarget(), v.Protocol.String())
+	if err != nil {
+		kind := ErrGateway
+		var refusal GatewayRefusal
+		if errors.As(err, &refusal) && refusal.Denied() {
+			kind = ErrGatewayDenied
+		}
+		return nil, &UpstreamError{Kind: kind, Name: v.Name, Err: err}
+	}
+	return c, nil
 }
 
 // IsTimeout reports whether err is a timeout.

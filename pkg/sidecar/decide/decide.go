@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 
 	"egress.io/egress/pkg/policy"
@@ -82,6 +83,18 @@ type Decider struct {
 	ClusterDomain string
 	// LocalSuffix is the suffix of the names the sidecar originates TLS for (egress.local), for hints.
 	LocalSuffix string
+	// Gateways opens tunnels through EgressGateways, for decisions that name one. Nil: such decisions
+	// cannot be forwarded (Connect fails; nothing is dialled directly).
+	Gateways Tunneler
+	// InGateway is, in a gateway, its own name: decisions naming it are resolved, guarded and dialled
+	// here, like direct ones.
+	InGateway string
+}
+
+// Tunneler opens a tunnel through an EgressGateway to target ("host:port"); protocol is what it carries
+// (gateway.Dialer).
+type Tunneler interface {
+	Tunnel(ctx context.Context, gateway, target, protocol string) (net.Conn, error)
 }
 
 // Decide decides ask against the policy in force now.
@@ -105,8 +118,23 @@ func (dr *Decider) DecideWith(ctx context.Context, m *policy.Matcher, ask Ask) V
 			}
 			return v
 		}
+		if dr.tunnels(d) {
+			return dr.viaGateway(v)
+		}
 		return dr.resolveAndGuard(ctx, m, v)
 	}
+}
+
+// tunnels reports whether an allowing decision goes through a gateway from here.
+func (dr *Decider) tunnels(d policy.Decision) bool {
+	return d.Gateway != "" && d.Gateway != dr.InGateway
+}
+
+// viaGateway completes an allowing verdict whose decision names a gateway: the sidecar neither resolves
+// nor dials; the gateway decides again, resolves, guards and dials.
+func (dr *Decider) viaGateway(v Verdict) Verdict {
+	v.Dial, v.tunnel, v.throughGateway = nil, dr.Gateways, true
+	return v
 }
 
 // Loop returns a denial when dst, the original destination of a captured connection, is loopback,
@@ -134,9 +162,16 @@ func (dr *Decider) decideTLS(ctx context.Context, m *policy.Matcher, ask Ask) Ve
 		return Verdict{Protocol: TLS, Decision: d, Hint: hint}
 	}
 	if d.Action == policy.Allow {
+		if dr.tunnels(d) {
+			return dr.viaGateway(Verdict{Protocol: TLS, Decision: d})
+		}
 		return dr.resolveAndGuard(ctx, m, Verdict{Protocol: TLS, Decision: d})
 	}
 	if byAddr := m.Decide("", ask.Dst.Addr(), ask.Port); byAddr.Action == policy.Allow && byAddr.Reason == policy.ReasonCIDR {
+		if dr.tunnels(byAddr) {
+			// The gateway is asked for the address the CIDR target allows, not for the SNI.
+			return dr.viaGateway(Verdict{Protocol: TLS, Decision: byAddr})
+		}
 		byAddr.Name = d.Name // for the log: the SNI the connection carried
 		return Verdict{Protocol: TLS, Decision: byAddr, Dial: []netip.AddrPort{ask.Dst}}
 	}
@@ -170,6 +205,10 @@ func (dr *Decider) decideTCP(m *policy.Matcher, ask Ask) Verdict {
 	v := Verdict{Protocol: TCP, Decision: d}
 	if !d.Allowed() {
 		return v
+	}
+	if dr.tunnels(d) {
+		// Allowed by a name: the gateway is asked for that name and resolves it itself.
+		return dr.viaGateway(v)
 	}
 	if d.Reason != policy.ReasonCIDR {
 		if g := dr.guard(m, addr, port); g.refused() {

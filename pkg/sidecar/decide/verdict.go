@@ -1,7 +1,9 @@
 package decide
 
 import (
+	"net"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"egress.io/egress/pkg/policy"
@@ -29,6 +31,34 @@ type Verdict struct {
 	Err error
 	// Backend is, for a denied plain-HTTP request, the in-cluster Service that receives it instead of a 403.
 	Backend *Backend
+	// tunnel opens the tunnel through Decision.Gateway, when the decision names one: then Dial is empty
+	// (the gateway resolves, guards and dials) and Connect asks the gateway for TunnelTarget.
+	tunnel Tunneler
+	// throughGateway says Connect opens a tunnel through Decision.Gateway instead of dialling Dial.
+	throughGateway bool
+}
+
+// ThroughGateway reports whether the connection goes through the gateway Decision.Gateway names (rather
+// than to Dial's addresses).
+func (v Verdict) ThroughGateway() bool { return v.throughGateway }
+
+// Attempts is how many connection attempts Connect may make: one per address, or, through a gateway, two
+// (a replica that cannot be reached, then another).
+func (v Verdict) Attempts() int {
+	if v.throughGateway {
+		return 2
+	}
+	return max(1, len(v.Dial))
+}
+
+// TunnelTarget is what a verdict routed through a gateway asks the gateway for: "name:port" when a name
+// was decided on, else "address:port".
+func (v Verdict) TunnelTarget() string {
+	host := v.Name
+	if host == "" && v.IP.IsValid() {
+		host = v.IP.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(v.Port)))
 }
 
 // Backend is where a denied plain-HTTP request goes instead of a 403.
@@ -53,7 +83,10 @@ func (v Verdict) RouteName() string {
 
 // Forwards reports whether the connection or request goes on: allowed (or audited) with addresses to
 // connect to.
-func (v Verdict) Forwards() bool { return v.Allowed() && v.Err == nil && len(v.Dial) > 0 }
+// A verdict routed through a gateway forwards with no addresses: the gateway has them.
+func (v Verdict) Forwards() bool {
+	return v.Allowed() && v.Err == nil && (len(v.Dial) > 0 || v.throughGateway)
+}
 
 // Reason returns the reason recorded: the sidecar's own, or the policy's.
 func (v Verdict) Reason() string {
@@ -113,6 +146,7 @@ func (v Verdict) Event(now time.Time, connected netip.Addr) record.Event {
 		Route:        v.RouteName(),
 		AddressClass: v.AddressClass,
 		Hint:         v.Hint,
+		Gateway:      v.Gateway,
 	}
 	ip := connected
 	switch {

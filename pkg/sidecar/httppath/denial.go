@@ -52,10 +52,14 @@ func denialText(v decide.Verdict, authority string, req policy.Request) (header,
 	return headerValue(header), body
 }
 
-// failureStatus is the status of an upstream failure: 504 for timeouts, 502 otherwise.
+// failureStatus is the status of an upstream failure: 504 for timeouts, 403 when a gateway refused (its
+// own decision, or the pod's token), 502 otherwise.
 func failureStatus(reason string) int {
-	if reason == decide.ErrTimeout {
+	switch reason {
+	case decide.ErrTimeout:
 		return http.StatusGatewayTimeout
+	case decide.ErrGatewayDenied:
+		return http.StatusForbidden
 	}
 	return http.StatusBadGateway
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"egress.io/egress/pkg/sidecar/decide"
+	"egress.io/egress/pkg/sidecar/telemetry"
 )
 
 // expectContinueTimeout is how long a request with "Expect: 100-continue" waits for the upstream's answer
@@ -109,9 +110,17 @@ type retryCheck func(reason string, wait time.Duration) (time.Duration, bool)
 // attempt sends the request once (again on a fresh connection when a reused one turns out closed) and
 // settles both connections. The result's retryWait is >= 0 when the request is to be sent again after it.
 func (p *Path) attempt(ctx context.Context, cc *clientConn, req *http.Request, dec decided, deadline time.Time, bodyKept bool, check retryCheck) exchange {
-	key := poolKey{name: dec.target.Name, port: dec.target.Port, tls: dec.target.Originate}
+	key := poolKey{name: dec.target.Name, port: dec.target.Port, tls: dec.target.Originate, gateway: dec.v.Gateway}
 	for tries := 1; ; tries++ {
 		uc, reused, err := p.pool.get(ctx, key, dec.v, replayable(req))
+		if dec.v.Gateway != "" {
+			switch {
+			case err != nil:
+				p.opts.Metrics.Gateway(dec.v.Gateway, dec.v.Protocol.String(), telemetry.GatewayResult(decide.FailureReason(err)))
+			case !reused:
+				p.opts.Metrics.Gateway(dec.v.Gateway, dec.v.Protocol.String(), telemetry.GatewayOK)
+			}
+		}
 		if err != nil {
 			x := exchange{err: err, retryWait: -1}
 			if reason, ok := retryForError(err); ok {

@@ -65,6 +65,7 @@ type proxyEnv struct {
 	reporter *record.Reporter
 	logs     *testworld.SyncBuffer
 	resolver *fakeResolver
+	decider  *decide.Decider
 	policy   atomic.Pointer[policy.Matcher]
 	addr     string
 	origPort atomic.Uint32 // the original destination port connections claim
@@ -107,6 +108,7 @@ func newProxyEnv(t testing.TB, caBundle string, targets ...string) *proxyEnv {
 	env := &proxyEnv{reg: reg, logs: logs, resolver: &fakeResolver{answers: map[string][]netip.Addr{}}}
 	env.reporter = record.NewReporter(log, 256, false)
 	decider := &decide.Decider{Policy: env.policy.Load, Resolver: env.resolver, Guard: guard}
+	env.decider = decider
 	env.path, err = New(Options{
 		Decider: decider, Reporter: env.reporter, Metrics: metrics, Labels: telemetry.NewLabels(100), Log: log,
 		LocalSuffix: "egress.local", Roots: roots, ConnectTimeout: 2 * time.Second, TLSHandshakeTimeout: 10 * time.Second,

@@ -24,12 +24,22 @@ const (
 	upstreamBufferSize  = 4 << 10
 )
 
-// poolKey is what an upstream connection is for: the name (or address) decided on, its port, and whether
-// the sidecar speaks TLS to it.
+// poolKey is what an upstream connection is for: the name (or address) decided on, its port, whether
+// the sidecar speaks TLS to it, and the gateway it goes through ("" when directly).
 type poolKey struct {
-	name string
-	port uint16
-	tls  bool
+	name    string
+	port    uint16
+	tls     bool
+	gateway string
+}
+
+// socketOf returns the TCP socket under an upstream connection: the connection itself, or the socket to
+// the gateway a tunnel runs over.
+func socketOf(c net.Conn) *net.TCPConn {
+	if s, ok := c.(interface{ Socket() *net.TCPConn }); ok {
+		return s.Socket()
+	}
+	return c.(*net.TCPConn)
 }
 
 // upstreamConn is one HTTP/1.1 connection to an upstream.
@@ -89,7 +99,8 @@ func (p *pool) takeIdle(key poolKey, addrs []netip.AddrPort, fresh bool) *upstre
 		list := p.idle[key]
 		i := len(list) - 1
 		for ; i >= 0; i-- {
-			if slices.Contains(addrs, list[i].addr) {
+			// A tunnel through a gateway is for the gateway and target in its key, whichever replica.
+			if key.gateway != "" || slices.Contains(addrs, list[i].addr) {
 				break
 			}
 		}
@@ -124,24 +135,25 @@ func (p *pool) put(uc *upstreamConn) {
 
 // dial connects to v's addresses, then speaks TLS for key.name when key.tls.
 func (p *pool) dial(ctx context.Context, key poolKey, v decide.Verdict) (*upstreamConn, error) {
-	dialCtx, cancel := context.WithTimeout(ctx, p.connectTimeout*time.Duration(max(1, len(v.Dial))))
+	dialCtx, cancel := context.WithTimeout(ctx, p.connectTimeout*time.Duration(v.Attempts()))
 	defer cancel()
-	tcp, err := decide.Connect(dialCtx, v, p.connectTimeout)
+	conn, err := decide.Connect(dialCtx, v, p.connectTimeout)
 	if err != nil {
 		return nil, err
 	}
-	uc := &upstreamConn{key: key, conn: tcp, tcp: tcp, addr: tcp.RemoteAddr().(*net.TCPAddr).AddrPort()}
+	tcp := socketOf(conn)
+	uc := &upstreamConn{key: key, conn: conn, tcp: tcp, addr: tcp.RemoteAddr().(*net.TCPAddr).AddrPort()}
 	uc.addr = netip.AddrPortFrom(uc.addr.Addr().Unmap(), uc.addr.Port())
 	if key.tls {
 		cfg := p.tlsConfig.Clone()
 		cfg.ServerName = key.name
 		cfg.NextProtos = []string{"http/1.1"}
-		tc := tls.Client(tcp, cfg)
+		tc := tls.Client(conn, cfg)
 		hsCtx, cancel := context.WithTimeout(ctx, p.handshakeTimeout)
 		err := tc.HandshakeContext(hsCtx)
 		cancel()
 		if err != nil {
-			tcp.Close()
+			conn.Close()
 			return nil, &decide.UpstreamError{Kind: decide.FailureReason(err), Name: key.name, Addr: uc.addr, Err: err}
 		}
 		uc.conn = tc

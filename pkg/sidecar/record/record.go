@@ -30,6 +30,8 @@ type Event struct {
 	AddressClass string `json:"address_class,omitempty"`
 	// Hint says what would let a denial through when no target would.
 	Hint string `json:"hint,omitempty"`
+	// Gateway is the EgressGateway the connection or request was sent through ("" when directly).
+	Gateway string `json:"gateway,omitempty"`
 }
 
 // Ring keeps the last N events for /debug/decisions.
@@ -126,6 +128,9 @@ func (r *Reporter) Report(ctx context.Context, ev Event) {
 	}
 	if ev.Hint != "" {
 		attrs = append(attrs, slog.String("hint", ev.Hint))
+	}
+	if ev.Gateway != "" {
+		attrs = append(attrs, slog.String("gateway", ev.Gateway))
 	}
 	r.log.LogAttrs(ctx, level, "egress "+ev.Decision, attrs...)
 }

@@ -79,7 +79,7 @@ func (f *Forwarder) Forward(ctx context.Context, c *net.TCPConn, ask decide.Ask,
 
 // Finish forwards c as decided, or refuses it. up, when not nil, is a connection to one of the verdict's
 // addresses made already; fromServer are bytes the server sent on it before the app said anything.
-func (f *Forwarder) Finish(ctx context.Context, c *net.TCPConn, dec Decided, up *net.TCPConn, peeked, fromServer []byte) {
+func (f *Forwarder) Finish(ctx context.Context, c *net.TCPConn, dec Decided, up net.Conn, peeked, fromServer []byte) {
 	v, label := dec.Verdict, dec.Label
 	protocol, port := v.Protocol.String(), f.opts.Labels.Port(v.Port)
 	if !v.Forwards() {
@@ -93,7 +93,7 @@ func (f *Forwarder) Finish(ctx context.Context, c *net.TCPConn, dec Decided, up 
 		return
 	}
 	if up == nil {
-		dialCtx, cancel := context.WithTimeout(ctx, f.opts.ConnectTimeout*time.Duration(len(v.Dial)))
+		dialCtx, cancel := context.WithTimeout(ctx, f.opts.ConnectTimeout*time.Duration(v.Attempts()))
 		var err error
 		up, err = decide.Connect(dialCtx, v, f.opts.ConnectTimeout)
 		cancel()
@@ -105,6 +105,9 @@ func (f *Forwarder) Finish(ctx context.Context, c *net.TCPConn, dec Decided, up 
 	}
 	f.opts.Reporter.Report(ctx, v.Event(f.opts.Now(), addrOf(up)))
 	f.opts.Metrics.Conn(protocol, v.Action, label, port)
+	if v.Gateway != "" {
+		f.opts.Metrics.Gateway(v.Gateway, protocol, telemetry.GatewayOK)
+	}
 	if len(fromServer) > 0 {
 		n, err := c.Write(fromServer)
 		f.opts.Metrics.Bytes(telemetry.DirectionReceived, label).Add(float64(n))
@@ -120,30 +123,33 @@ func (f *Forwarder) Finish(ctx context.Context, c *net.TCPConn, dec Decided, up 
 // upstreamFailed records a connection that was allowed but could not be forwarded.
 func (f *Forwarder) upstreamFailed(ctx context.Context, v decide.Verdict, label string, err error) {
 	reason := decide.FailureReason(err)
+	if v.Gateway != "" {
+		f.opts.Metrics.Gateway(v.Gateway, v.Protocol.String(), telemetry.GatewayResult(reason))
+	}
 	f.opts.Reporter.Report(ctx, v.Event(f.opts.Now(), netip.Addr{}))
 	f.opts.Metrics.UpstreamError(label, reason)
 	f.opts.Metrics.Conn(v.Protocol.String(), v.Action, label, f.opts.Labels.Port(v.Port))
 	f.opts.Log.LogAttrs(ctx, slog.LevelWarn, "upstream error", slog.String("reason", reason),
 		slog.String("protocol", v.Protocol.String()), slog.String("host", v.Name),
-		slog.String("port", strconv.Itoa(int(v.Port))), slog.String("error", err.Error()))
+		slog.String("port", strconv.Itoa(int(v.Port))), slog.String("gateway", v.Gateway), slog.String("error", err.Error()))
 }
 
 // join tunnels app and upstream until both are done, tracking the upstream for draining.
-func (f *Forwarder) join(app, up *net.TCPConn, peeked []byte, label string) {
+func (f *Forwarder) join(app *net.TCPConn, up net.Conn, peeked []byte, label string) {
 	if f.opts.Tracker != nil {
 		f.opts.Tracker.Add(up)
 		defer f.opts.Tracker.Done(up)
 	}
 	sent := f.opts.Metrics.Bytes(telemetry.DirectionSent, label)
 	received := f.opts.Metrics.Bytes(telemetry.DirectionReceived, label)
-	err := tunnel.Join(f.pipes, app, up, peeked, func(n int64) { sent.Add(float64(n)) }, func(n int64) { received.Add(float64(n)) })
+	err := tunnel.JoinConns(f.pipes, app, up, peeked, func(n int64) { sent.Add(float64(n)) }, func(n int64) { received.Add(float64(n)) })
 	if err != nil {
 		f.opts.Log.Debug("tunnel ended with an error", "upstream", up.RemoteAddr().String(), "error", err)
 	}
 }
 
-// addrOf returns the remote address of a connection.
-func addrOf(c *net.TCPConn) netip.Addr {
+// addrOf returns the remote address of a connection: for a tunnel through a gateway, the gateway's.
+func addrOf(c net.Conn) netip.Addr {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		return a.AddrPort().Addr().Unmap()
 	}

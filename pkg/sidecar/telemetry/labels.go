@@ -15,20 +15,21 @@ const otherLabel = "other"
 // unboundedly many hosts, so even those stop getting their own series after this many.
 const maxNamedHostLabels = 1000
 
-// labelBound admits label values up to a limit, then answers "other" for every value not yet admitted. The
+// Bound admits label values up to a limit, then answers "other" for every value not yet admitted. The
 // values admitted first keep their series for the life of the process.
-type labelBound struct {
+type Bound struct {
 	mu   sync.Mutex
 	max  int
 	seen map[string]struct{}
 }
 
-func newLabelBound(limit int) *labelBound {
-	return &labelBound{max: limit, seen: map[string]struct{}{}}
+// NewBound returns a Bound admitting limit values.
+func NewBound(limit int) *Bound {
+	return &Bound{max: limit, seen: map[string]struct{}{}}
 }
 
 // Label returns value if it is admitted (already, or now because there is room), else "other".
-func (b *labelBound) Label(value string) string {
+func (b *Bound) Label(value string) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if _, ok := b.seen[value]; ok {
@@ -45,19 +46,19 @@ func (b *labelBound) Label(value string) string {
 // (up to maxNamedHostLabels), any other host or address counts against --max-host-labels, and the rest are
 // "other".
 type Labels struct {
-	named  *labelBound
-	others *labelBound
-	ports  *labelBound
-	routes *labelBound
+	named  *Bound
+	others *Bound
+	ports  *Bound
+	routes *Bound
 }
 
 // NewLabels returns Labels admitting maxOthers host values beyond those named in targets.
 func NewLabels(maxOthers int) *Labels {
 	return &Labels{
-		named:  newLabelBound(maxNamedHostLabels),
-		others: newLabelBound(maxOthers),
-		ports:  newLabelBound(max(maxOthers, 16)),
-		routes: newLabelBound(maxRouteLabels),
+		named:  NewBound(maxNamedHostLabels),
+		others: NewBound(maxOthers),
+		ports:  NewBound(max(maxOthers, 16)),
+		routes: NewBound(maxRouteLabels),
 	}
 }
 

@@ -30,6 +30,8 @@ type Metrics struct {
 	retries          *prometheus.CounterVec
 	retryBudget      *prometheus.CounterVec
 	timeouts         *prometheus.CounterVec
+	gatewayTunnels   *prometheus.CounterVec
+	gatewayBound     *Bound
 
 	hosts sync.Map // host label → *Host
 }
@@ -96,10 +98,16 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "egress_http_timeouts_total",
 			Help: "HTTP requests that ran out of their route's timeout, by host and route.",
 		}, []string{"host", "route"}),
+		gatewayTunnels: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "egress_gateway_tunnels_total",
+			Help: "Tunnels opened through an EgressGateway, by gateway, protocol carried (http, https, tls, tcp) and result (ok; denied: the gateway refused; error: it could not be reached or could not connect).",
+		}, []string{"gateway", "protocol", "result"}),
+		gatewayBound: NewBound(maxGatewayLabels),
 	}
 	for _, c := range []prometheus.Collector{
 		m.connections, m.httpRequests, m.httpDuration, m.bytes, m.upstreamErrors, m.dnsQueries,
 		m.policyTargets, m.policyInvalid, m.policyReloads, m.policyLastReload, m.retries, m.retryBudget, m.timeouts,
+		m.gatewayTunnels,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sidecar metrics: %w", err)
@@ -185,6 +193,29 @@ func (m *Metrics) Conn(protocol string, action policy.Action, host, port string)
 // Bytes counts payload bytes forwarded for a host label outside HTTP (tunnels).
 func (m *Metrics) Bytes(direction, host string) prometheus.Counter {
 	return m.bytes.WithLabelValues(direction, host)
+}
+
+// Results of egress_gateway_tunnels_total.
+const (
+	GatewayOK     = "ok"
+	GatewayDenied = "denied"
+	GatewayError  = "error"
+)
+
+// maxGatewayLabels bounds the gateway label: rule sets name gateways, and a name beyond this is "other".
+const maxGatewayLabels = 64
+
+// GatewayResult is the result label of a failure reason (decide.ErrGatewayDenied is "denied").
+func GatewayResult(reason string) string {
+	if reason == "gateway_denied" {
+		return GatewayDenied
+	}
+	return GatewayError
+}
+
+// Gateway counts a tunnel through a gateway.
+func (m *Metrics) Gateway(gateway, protocol, result string) {
+	m.gatewayTunnels.WithLabelValues(m.gatewayBound.Label(gateway), protocol, result).Inc()
 }
 
 // UpstreamError counts a failure to reach an allowed destination.

@@ -31,7 +31,7 @@ import (
 )
 
 // allScenarios in the order a run does them.
-var allScenarios = []string{"origination", "passthrough", "memory", "policy", "reload"}
+var allScenarios = []string{"origination", "passthrough", "memory", "policy", "reload", "gateway"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
@@ -166,6 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		"memory":      b.Memory,
 		"policy":      b.Policy,
 		"reload":      b.Reload,
+		"gateway":     b.Gateway,
 	}
 	for _, s := range o.scenarios {
 		start := time.Now()

@@ -247,3 +247,17 @@ func (e *Env) PodHTTPTimeout(timeout time.Duration) *http.Client {
 func (e *Env) logf(format string, args ...any) {
 	fmt.Fprintf(e.log, "bench: "+format+"\n", args...)
 }
+
+// DialWorld connects from inside the world namespace as root: for an egress gateway's admin endpoints.
+func (e *Env) DialWorld(ctx context.Context, network, addr string) (net.Conn, error) {
+	return e.dialIn(ctx, e.Pair.World, network, addr)
+}
+
+// WorldCommand returns a command that runs name in the world namespace as the sidecar's UID (an egress
+// gateway).
+func (e *Env) WorldCommand(ctx context.Context, name string, args ...string) *exec.Cmd {
+	c := netnstest.Command(e.Pair.World, SidecarUID, SidecarUID, name, args...)
+	cmd := exec.CommandContext(ctx, c.Path, c.Args[1:]...)
+	cmd.Env = c.Env
+	return cmd
+}
