@@ -30,3 +30,24 @@ func BuildBinary(pkg string) (binary string, remove func(), err error) {
 	}
 	return binary, remove, nil
 }
+
+// BuildBinaries builds each package of binaries into a temporary file and sets its string to the path; the
+// returned func removes them all. On an error nothing is left behind.
+func BuildBinaries(binaries map[string]*string) (remove func(), err error) {
+	var removes []func()
+	remove = func() {
+		for _, r := range removes {
+			r()
+		}
+	}
+	for pkg, dst := range binaries {
+		bin, r, err := BuildBinary(pkg)
+		if err != nil {
+			remove()
+			return nil, err
+		}
+		*dst = bin
+		removes = append(removes, r)
+	}
+	return remove, nil
+}

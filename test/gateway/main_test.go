@@ -38,26 +38,16 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	var removes []func()
-	for _, b := range []struct {
-		dst *string
-		pkg string
-	}{
-		{&egressInit, "egress.io/egress/cmd/egress-init"},
-		{&egressSidecar, "egress.io/egress/cmd/egress-sidecar"},
-	} {
-		bin, remove, err := netnstest.BuildBinary(b.pkg)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		*b.dst = bin
-		removes = append(removes, remove)
+	remove, err := netnstest.BuildBinaries(map[string]*string{
+		"egress.io/egress/cmd/egress-init":    &egressInit,
+		"egress.io/egress/cmd/egress-sidecar": &egressSidecar,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	code := controlplane.Main(m, controlplane.Options{}, &cp)
-	for _, remove := range removes {
-		remove()
-	}
+	remove()
 	os.Exit(code)
 }
 

@@ -50,7 +50,10 @@ func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, d
 		retries = route.Retries
 	}
 	body, retries := keepBody(req, retries)
-	p.budget.request(dec.host.Label())
+	if route != nil && route.Retries > 0 {
+		// Only hosts with retries need their requests counted (a mutex and a map look-up per request).
+		p.budget.request(dec.host.Label())
+	}
 
 	var x exchange
 	for attempt := 0; ; attempt++ {

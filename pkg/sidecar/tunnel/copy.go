@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 )
 
 // JoinConns joins the app's connection and an upstream that is not a plain TCP socket (a tunnel through a
@@ -14,25 +13,9 @@ func JoinConns(pipes *Pipes, app *net.TCPConn, upstream net.Conn, peeked []byte,
 	if up, ok := upstream.(*net.TCPConn); ok {
 		return Join(pipes, app, up, peeked, sent, received)
 	}
-	defer app.Close()
-	defer upstream.Close()
-	if len(peeked) > 0 {
-		n, err := upstream.Write(peeked)
-		sent(int64(n))
-		if err != nil {
-			return err
-		}
-	}
-	var wg sync.WaitGroup
-	var upErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		upErr = copyConn(app, upstream, received)
-	}()
-	appErr := copyConn(upstream, app, sent)
-	wg.Wait()
-	return errors.Join(appErr, upErr)
+	return join(app, upstream, peeked, sent,
+		func() error { return copyConn(upstream, app, sent) },
+		func() error { return copyConn(app, upstream, received) })
 }
 
 // halfCloser is a connection whose write half can be closed alone (TCP, TLS).

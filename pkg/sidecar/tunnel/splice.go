@@ -19,6 +19,14 @@ const maxSpliceBytes = 64 << 10
 // (CloseWrite) and the other direction goes on; an error in either direction closes both connections. sent
 // and received count bytes as they are forwarded.
 func Join(pipes *Pipes, app, upstream *net.TCPConn, peeked []byte, sent, received func(int64)) error {
+	return join(app, upstream, peeked, sent,
+		func() error { return copyHalf(pipes, upstream, app, sent) },
+		func() error { return copyHalf(pipes, app, upstream, received) })
+}
+
+// join closes both connections when done; it first writes peeked upstream, then runs toUpstream and toApp,
+// the two directions, at once, and returns both their errors.
+func join(app, upstream net.Conn, peeked []byte, sent func(int64), toUpstream, toApp func() error) error {
 	defer app.Close()
 	defer upstream.Close()
 	if len(peeked) > 0 {
@@ -33,9 +41,9 @@ func Join(pipes *Pipes, app, upstream *net.TCPConn, peeked []byte, sent, receive
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		upErr = copyHalf(pipes, app, upstream, received)
+		upErr = toApp()
 	}()
-	appErr := copyHalf(pipes, upstream, app, sent)
+	appErr := toUpstream()
 	wg.Wait()
 	return errors.Join(appErr, upErr)
 }
