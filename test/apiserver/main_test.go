@@ -21,7 +21,11 @@ var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(controlplane.Main(m, controlplane.Options{}, &cp))
+	code := controlplane.Main(m, controlplane.Options{}, &cp)
+	if shared.certDir != "" {
+		os.RemoveAll(shared.certDir) // the shared webhook's certificates, kubeconfig and binary
+	}
+	os.Exit(code)
 }
 
 // needControlPlane skips under -short (the only skip), else returns the shared control plane.
