@@ -73,17 +73,26 @@ func BuildBinaries(repoRoot, binDir, version string) error {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return fmt.Errorf("building binaries: %w", err)
 	}
-	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X main.version=" + version, "-o", binDir + "/"}
+	var pkgs []string
 	for _, spec := range Product {
-		args = append(args, spec.Package)
+		pkgs = append(pkgs, spec.Package)
 	}
-	cmd := exec.Command("go", args...)
+	cmd := GoBuild(binDir, version, pkgs...)
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, out)
+		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, out)
 	}
 	return nil
+}
+
+// GoBuild is the `go build` of pkgs into binDir exactly as the images' binaries are built (static, CGO off,
+// -trimpath, no VCS stamp, stripped, version in main.version), so that what is measured elsewhere (make
+// bench) is the binary that ships.
+func GoBuild(binDir, version string, pkgs ...string) *exec.Cmd {
+	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -X main.version=" + version, "-o", binDir + "/"}
+	cmd := exec.Command("go", append(args, pkgs...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GOFLAGS=")
+	return cmd
 }
 
 // WriteArchives writes each image as an OCI image tarball dir/NAME.tar and returns the paths.

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"egress.io/egress/pkg/podauth"
 )
@@ -20,7 +18,7 @@ var ErrUnknownPod = errors.New("unknown pod")
 // PodLabels looks up the labels of a token's pod, which select its rule sets, and caches them for TTL (so a
 // relabelled pod is re-selected within TTL).
 type PodLabels struct {
-	Pods corev1client.PodsGetter
+	Pods PodGetter
 	TTL  time.Duration
 	Now  func() time.Time
 
@@ -53,7 +51,7 @@ func (p *PodLabels) Labels(ctx context.Context, id podauth.Identity) (map[string
 		return e.labels, nil
 	}
 	p.mu.Unlock()
-	pod, err := p.Pods.Pods(id.Namespace).Get(ctx, id.PodName, metav1.GetOptions{})
+	pod, err := p.Pods.GetPod(ctx, id.Namespace, id.PodName)
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("pod %s/%s: %w", id.Namespace, id.PodName, ErrUnknownPod)
 	}

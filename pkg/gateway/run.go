@@ -16,7 +16,6 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"egress.io/egress/pkg/kubesource"
@@ -62,11 +61,11 @@ func Run(ctx context.Context, s Settings, opts RunOptions) error {
 	}
 	restCfg = rest.CopyConfig(restCfg)
 	restCfg.UserAgent = "egress-gateway/" + s.Name
-	cs, err := kubernetes.NewForConfig(restCfg)
+	kube, err := newKubeClients(restCfg)
 	if err != nil {
-		return fmt.Errorf("gateway: Kubernetes client: %w", err)
+		return err
 	}
-	reviewer, err := podauth.NewReviewer(podauth.ReviewerOptions{TokenReviews: cs.AuthenticationV1().TokenReviews(), Audience: Audience})
+	reviewer, err := podauth.NewReviewer(podauth.ReviewerOptions{TokenReviews: kube, Audience: Audience})
 	if err != nil {
 		return err
 	}
@@ -121,7 +120,7 @@ func Run(ctx context.Context, s Settings, opts RunOptions) error {
 	server, err := NewServer(Options{
 		Name:     s.Name,
 		TLS:      &tls.Config{MinVersion: tls.VersionTLS13, GetCertificate: certs.get, NextProtos: []string{alpn}},
-		Reviewer: reviewer, Pods: &PodLabels{Pods: cs.CoreV1(), TTL: s.PodLabelsTTL}, RuleSets: ruleSets,
+		Reviewer: reviewer, Pods: &PodLabels{Pods: kube, TTL: s.PodLabelsTTL}, RuleSets: ruleSets,
 		Decider: &decide.Decider{
 			Policy: func() *policy.Matcher { return nil }, Resolver: resolver, Guard: guard, InGateway: s.Name,
 			IsSelf: func(ap netip.AddrPort) bool { return isSelf(ap, self) },
