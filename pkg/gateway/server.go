@@ -63,9 +63,9 @@ type Options struct {
 // Server is the gateway: it accepts tunnels from sidecars and serves those their pods' policies route
 // through it.
 type Server struct {
-	opts  Options
-	pipes *tunnel.Pipes
-	conns sync.WaitGroup
+	opts   Options
+	joiner *tunnel.Joiner
+	conns  sync.WaitGroup
 
 	mu   sync.Mutex
 	open map[net.Conn]struct{}
@@ -92,7 +92,11 @@ func NewServer(opts Options) (*Server, error) {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = 5 * time.Second
 	}
-	return &Server{opts: opts, pipes: tunnel.NewPipes(), open: map[net.Conn]struct{}{}}, nil
+	joiner, err := tunnel.NewJoiner()
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return &Server{opts: opts, joiner: joiner, open: map[net.Conn]struct{}{}}, nil
 }
 
 // Serve accepts tunnels on ln until ctx is done, then closes ln, lets open tunnels go on for DrainTimeout,
@@ -352,7 +356,7 @@ func (s *Server) join(app *tls.Conn, up *net.TCPConn, peeked []byte, namespace, 
 	}
 	// JoinConns takes the TCP socket first; here that is the destination, so its "sent" (socket to
 	// tunnel) is what the app received, and the other way round.
-	err := tunnel.JoinConns(s.pipes, up, app, nil, func(n int64) { received.Add(float64(n)) }, func(n int64) { sent.Add(float64(n)) })
+	err := s.joiner.JoinConns(up, app, nil, func(n int64) { received.Add(float64(n)) }, func(n int64) { sent.Add(float64(n)) })
 	if err != nil {
 		s.opts.Log.Debug("tunnel ended with an error", "error", err)
 	}

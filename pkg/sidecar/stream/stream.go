@@ -6,6 +6,7 @@ package stream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -41,8 +42,8 @@ type Options struct {
 
 // Forwarder forwards TLS and opaque TCP connections.
 type Forwarder struct {
-	opts  Options
-	pipes *tunnel.Pipes
+	opts   Options
+	joiner *tunnel.Joiner
 }
 
 // New returns a Forwarder.
@@ -56,7 +57,11 @@ func New(opts Options) (*Forwarder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Forwarder{opts: opts, pipes: tunnel.NewPipes()}, nil
+	joiner, err := tunnel.NewJoiner()
+	if err != nil {
+		return nil, fmt.Errorf("stream: %w", err)
+	}
+	return &Forwarder{opts: opts, joiner: joiner}, nil
 }
 
 // Decided is a connection's verdict and its host's metric label.
@@ -134,18 +139,38 @@ func (f *Forwarder) upstreamFailed(ctx context.Context, v decide.Verdict, label 
 		slog.String("port", strconv.Itoa(int(v.Port))), slog.String("gateway", v.Gateway), slog.String("error", err.Error()))
 }
 
-// join tunnels app and upstream until both are done, tracking the upstream for draining.
+// join tunnels app and upstream, tracking the tunnel for draining. Two TCP sockets are joined by splice(2)
+// and the call returns at once: an idle tunnel holds no goroutine. Anything else (a tunnel through a
+// gateway) is copied through user space until it ends.
 func (f *Forwarder) join(app *net.TCPConn, up net.Conn, peeked []byte, label string) {
+	sentC := f.opts.Metrics.Bytes(telemetry.DirectionSent, label)
+	receivedC := f.opts.Metrics.Bytes(telemetry.DirectionReceived, label)
+	sent, received := func(n int64) { sentC.Add(float64(n)) }, func(n int64) { receivedC.Add(float64(n)) }
+	ended := func(err error) {
+		if err != nil {
+			f.opts.Log.Debug("tunnel ended with an error", "upstream", up.RemoteAddr().String(), "error", err)
+		}
+	}
+	upTCP, ok := up.(*net.TCPConn)
+	if !ok {
+		if f.opts.Tracker != nil {
+			f.opts.Tracker.Add(up)
+			defer f.opts.Tracker.Done(up)
+		}
+		ended(f.joiner.JoinConns(app, up, peeked, sent, received))
+		return
+	}
+	var t *tunnel.Tunnel
+	t = f.joiner.Tunnel(app, upTCP, sent, received, func(err error) {
+		if f.opts.Tracker != nil {
+			f.opts.Tracker.Done(t)
+		}
+		ended(err)
+	})
 	if f.opts.Tracker != nil {
-		f.opts.Tracker.Add(up)
-		defer f.opts.Tracker.Done(up)
+		f.opts.Tracker.Add(t)
 	}
-	sent := f.opts.Metrics.Bytes(telemetry.DirectionSent, label)
-	received := f.opts.Metrics.Bytes(telemetry.DirectionReceived, label)
-	err := tunnel.JoinConns(f.pipes, app, up, peeked, func(n int64) { sent.Add(float64(n)) }, func(n int64) { received.Add(float64(n)) })
-	if err != nil {
-		f.opts.Log.Debug("tunnel ended with an error", "upstream", up.RemoteAddr().String(), "error", err)
-	}
+	t.Start(peeked)
 }
 
 // addrOf returns the remote address of a connection: for a tunnel through a gateway, the gateway's.

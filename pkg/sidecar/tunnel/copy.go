@@ -4,18 +4,35 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 )
 
 // JoinConns joins the app's connection and an upstream that is not a plain TCP socket (a tunnel through a
-// gateway, TLS inside): like Join, but through user space, since splice(2) needs sockets on both ends. When
-// both are *net.TCPConn it is Join.
-func JoinConns(pipes *Pipes, app *net.TCPConn, upstream net.Conn, peeked []byte, sent, received func(int64)) error {
+// gateway, TLS inside): like Join, but through user space, since splice(2) needs sockets on both ends, and
+// holding two goroutines for as long as it lasts. When both are *net.TCPConn it is Join.
+func (j *Joiner) JoinConns(app *net.TCPConn, upstream net.Conn, peeked []byte, sent, received func(int64)) error {
 	if up, ok := upstream.(*net.TCPConn); ok {
-		return Join(pipes, app, up, peeked, sent, received)
+		return j.Join(app, up, peeked, sent, received)
 	}
-	return join(app, upstream, peeked, sent,
-		func() error { return copyConn(upstream, app, sent) },
-		func() error { return copyConn(app, upstream, received) })
+	defer app.Close()
+	defer upstream.Close()
+	if len(peeked) > 0 {
+		n, err := upstream.Write(peeked)
+		sent(int64(n))
+		if err != nil {
+			return err
+		}
+	}
+	var wg sync.WaitGroup
+	var upErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		upErr = copyConn(app, upstream, received)
+	}()
+	appErr := copyConn(upstream, app, sent)
+	wg.Wait()
+	return errors.Join(appErr, upErr)
 }
 
 // halfCloser is a connection whose write half can be closed alone (TCP, TLS).

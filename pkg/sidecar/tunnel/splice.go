@@ -2,9 +2,9 @@ package tunnel
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -13,107 +13,139 @@ import (
 // maxSpliceBytes is the most one splice(2) call moves: the capacity of a default pipe.
 const maxSpliceBytes = 64 << 10
 
-// Join joins the app's connection and the upstream: first the bytes the sniffer already read go
-// upstream, then both directions move socket → pipe → socket with splice(2), so the data never passes
-// through user space. When one side finishes sending (EOF) the other side's write half is closed
-// (CloseWrite) and the other direction goes on; an error in either direction closes both connections. sent
-// and received count bytes as they are forwarded.
-func Join(pipes *Pipes, app, upstream *net.TCPConn, peeked []byte, sent, received func(int64)) error {
-	return join(app, upstream, peeked, sent,
-		func() error { return copyHalf(pipes, upstream, app, sent) },
-		func() error { return copyHalf(pipes, app, upstream, received) })
+// Joiner joins connections: it holds the pipes that splice(2) borrows and the parker that idle tunnel
+// directions wait in. One serves a whole process.
+type Joiner struct {
+	pipes  *Pipes
+	parker *parker
 }
 
-// join closes both connections when done; it first writes peeked upstream, then runs toUpstream and toApp,
-// the two directions, at once, and returns both their errors.
-func join(app, upstream net.Conn, peeked []byte, sent func(int64), toUpstream, toApp func() error) error {
-	defer app.Close()
-	defer upstream.Close()
+// NewJoiner returns a Joiner.
+func NewJoiner() (*Joiner, error) {
+	parker, err := newParker()
+	if err != nil {
+		return nil, err
+	}
+	return &Joiner{pipes: NewPipes(), parker: parker}, nil
+}
+
+// Tunnel is two TCP connections joined by splice(2). Close ends it at once.
+type Tunnel struct {
+	pipes          *Pipes
+	parker         *parker
+	app, up        *net.TCPConn
+	sent, received func(int64)
+	done           func(error)
+	dirs           [2]*direction // set by Start, before the directions run
+
+	left      atomic.Int32 // directions not ended
+	errMu     sync.Mutex
+	errs      []error
+	closeOnce sync.Once
+}
+
+// Tunnel returns the tunnel that will join the app's connection and the upstream once started; nothing
+// moves before Start. sent and received count bytes as they are forwarded; done is called once, when both
+// directions have ended and both connections are closed, with their errors.
+func (j *Joiner) Tunnel(app, upstream *net.TCPConn, sent, received func(int64), done func(error)) *Tunnel {
+	t := &Tunnel{pipes: j.pipes, parker: j.parker, app: app, up: upstream, sent: sent, received: received, done: done}
+	t.left.Store(2)
+	return t
+}
+
+// Start joins the two connections: first the bytes the sniffer already read (peeked) go upstream, then
+// both directions move socket → pipe → socket with splice(2), so the data never passes through user
+// space. When one side finishes sending (EOF) the other side's write half is closed (CloseWrite) and the
+// other direction goes on; an error in either direction closes both connections. Start returns at once:
+// a direction holds a goroutine only while its source has had bytes within idleAfter, and a pipe only
+// while bytes move.
+func (t *Tunnel) Start(peeked []byte) {
 	if len(peeked) > 0 {
-		n, err := upstream.Write(peeked)
-		sent(int64(n))
+		n, err := t.up.Write(peeked)
+		t.sent(int64(n))
 		if err != nil {
-			return err
+			t.finish(err)
+			return
 		}
 	}
-	var wg sync.WaitGroup
-	var upErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		upErr = toApp()
-	}()
-	appErr := toUpstream()
-	wg.Wait()
-	return errors.Join(appErr, upErr)
+	toUp, err := newDirection(t, t.app, t.up, t.sent)
+	if err == nil {
+		var toApp *direction
+		if toApp, err = newDirection(t, t.up, t.app, t.received); err == nil {
+			t.dirs = [2]*direction{toUp, toApp}
+			go toApp.run()
+			go toUp.run()
+			return
+		}
+	}
+	t.finish(err)
 }
 
-// copyHalf moves src to dst until EOF, then closes dst's write half. On an error it closes both
-// connections, which also ends the other direction.
-func copyHalf(pipes *Pipes, dst, src *net.TCPConn, count func(int64)) error {
-	err := spliceAll(pipes, dst, src, count)
+// Join starts a tunnel and waits until it ends; it returns both directions' errors.
+func (j *Joiner) Join(app, upstream *net.TCPConn, peeked []byte, sent, received func(int64)) error {
+	ended := make(chan error, 1)
+	j.Tunnel(app, upstream, sent, received, func(err error) { ended <- err }).Start(peeked)
+	return <-ended
+}
+
+// finish closes both connections and reports err, for a tunnel whose directions never started.
+func (t *Tunnel) finish(err error) {
+	t.app.Close()
+	t.up.Close()
+	t.done(err)
+}
+
+// Close ends the tunnel: parked directions end at once, running ones when their connections close under
+// them. done is still called once both have ended.
+func (t *Tunnel) Close() error {
+	t.closeOnce.Do(func() {
+		var endNow []*direction
+		for _, d := range t.dirs {
+			if d == nil {
+				continue
+			}
+			d.mu.Lock()
+			d.closing = true
+			if d.state == parked {
+				t.parker.forget(d)
+				d.state = ended
+				endNow = append(endNow, d)
+			}
+			d.mu.Unlock()
+		}
+		t.app.Close()
+		t.up.Close()
+		for _, d := range endNow {
+			t.ended(d, nil)
+		}
+	})
+	return nil
+}
+
+// ended records that d has ended with err: at EOF it closes d's destination's write half, on an error it
+// closes the tunnel (which ends the other direction too). The last direction to end closes both
+// connections and calls done.
+func (t *Tunnel) ended(d *direction, err error) {
 	switch {
 	case err == nil:
-		dst.CloseWrite()
-		return nil
+		d.dst.CloseWrite()
 	case errors.Is(err, net.ErrClosed):
-		dst.Close()
-		src.Close()
-		return nil
+		t.Close()
 	default:
-		dst.Close()
-		src.Close()
-		return err
+		t.errMu.Lock()
+		t.errs = append(t.errs, err)
+		t.errMu.Unlock()
+		t.Close()
 	}
-}
-
-// spliceAll moves bytes from src to dst until src's EOF. It waits for src to be readable holding no pipe,
-// takes one from pipes only once bytes can be moved, and returns it when they have all reached dst, so idle
-// tunnels hold no pipes (and no pipe memory).
-func spliceAll(pipes *Pipes, dst, src *net.TCPConn, count func(int64)) error {
-	srcRaw, err := src.SyscallConn()
-	if err != nil {
-		return err
+	if t.left.Add(-1) > 0 {
+		return
 	}
-	dstRaw, err := dst.SyscallConn()
-	if err != nil {
-		return err
-	}
-	for {
-		var p *pipe
-		var n int64
-		var spliceErr error
-		readErr := srcRaw.Read(func(fd uintptr) bool {
-			if p == nil {
-				if p, spliceErr = pipes.get(); spliceErr != nil {
-					return true
-				}
-			}
-			n, spliceErr = unix.Splice(int(fd), nil, p.w, nil, maxSpliceBytes, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-			if spliceErr == unix.EAGAIN {
-				// Nothing to read yet: give the pipe back before waiting.
-				pipes.put(p)
-				p = nil
-				return false
-			}
-			return true
-		})
-		if err := errors.Join(readErr, spliceErr); err != nil || n == 0 {
-			if p != nil {
-				pipes.put(p)
-			}
-			if err != nil {
-				return fmt.Errorf("splicing from %s: %w", src.RemoteAddr(), err)
-			}
-			return nil // EOF
-		}
-		if err := drainPipe(p, dstRaw, n); err != nil {
-			p.close() // it may still hold bytes
-			return fmt.Errorf("splicing to %s: %w", dst.RemoteAddr(), err)
-		}
-		pipes.put(p)
-		count(n)
-	}
+	t.app.Close()
+	t.up.Close()
+	t.errMu.Lock()
+	err = errors.Join(t.errs...)
+	t.errMu.Unlock()
+	t.done(err)
 }
 
 // drainPipe moves n bytes from the pipe to the connection, waiting while the connection cannot take more.
