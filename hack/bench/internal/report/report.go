@@ -48,6 +48,8 @@ func (t *Target) Evaluate() {
 		t.Met = t.Value >= t.Threshold
 	case "<=":
 		t.Met = t.Value <= t.Threshold
+	case "<":
+		t.Met = t.Value < t.Threshold
 	}
 	if math.IsNaN(t.Value) {
 		t.Met = false
