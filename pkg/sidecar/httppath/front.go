@@ -131,10 +131,26 @@ func (p *Path) serveBurst(ctx context.Context, cc *clientConn) bool {
 		if !p.serveRequest(ctx, cc, req, hosts) {
 			return false
 		}
-		if cc.br.Buffered() == 0 {
+		if cc.br.Buffered() == 0 && (p.closing.Load() || !cc.waitNext(p.opts.Now().Add(busyWait))) {
 			return true // nothing more yet: wait without the buffers
 		}
 	}
+}
+
+// busyWait is how long a worker that has answered waits for the app's next request on the same connection
+// before it hands the connection back to wait without buffers. An app under load sends it within this, and
+// it is served without waking two more goroutines (the connection's, then a worker again) and the threads
+// they run on; an app that pauses costs a worker for at most this long.
+const busyWait = 20 * time.Millisecond
+
+// waitNext waits until the app has sent more, the deadline passes or the connection fails, and reports
+// whether there is something to read. It leaves the read deadline set: the head's read sets its own.
+func (cc *clientConn) waitNext(deadline time.Time) bool {
+	if cc.raw == nil {
+		return false
+	}
+	cc.conn.SetReadDeadline(deadline)
+	return cc.peekReadable()
 }
 
 // waitReadable waits until the app has sent something, or the deadline passes, holding no buffer.
@@ -149,6 +165,12 @@ func (cc *clientConn) waitReadable(deadline time.Time) bool {
 		n, err := cc.conn.Read(b[:0])
 		return n == 0 && err == nil
 	}
+	return cc.peekReadable()
+}
+
+// peekReadable waits, until the read deadline, for the app's next bytes without reading them, and reports
+// whether there are some (false at the end of the connection, on an error or at the deadline).
+func (cc *clientConn) peekReadable() bool {
 	// The first call peeks, as the app may have sent its next request already (RawConn.Read forgets a
 	// readiness the poller reported before it was called); when nothing is there the goroutine parks until
 	// the poller reports the socket readable, and the second call confirms it without another system call:

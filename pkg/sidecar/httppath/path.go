@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"egress.io/egress/pkg/policy"
@@ -64,6 +65,7 @@ type Path struct {
 	mu      sync.Mutex
 	conns   map[*clientConn]struct{}
 	closed  bool          // Shutdown began: idle connections close, new requests are not read
+	closing atomic.Bool   // closed, for reading without mu on every request
 	empty   chan struct{} // closed once Shutdown began and no connection is left
 }
 
@@ -114,6 +116,7 @@ func (p *Path) Run(ctx context.Context) { p.pool.run(ctx) }
 func (p *Path) Shutdown(ctx context.Context) {
 	p.mu.Lock()
 	p.closed = true
+	p.closing.Store(true)
 	for cc := range p.conns {
 		if cc.idle.Load() {
 			cc.conn.Close()
