@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"egress.io/egress/pkg/sidecar/decide"
+	"egress.io/egress/pkg/sidecar/rawio"
 )
 
 // Pool sizes: enough idle connections per destination for a busy app's concurrency.
@@ -142,6 +143,9 @@ func (p *pool) dial(ctx context.Context, key poolKey, v decide.Verdict) (*upstre
 		return nil, err
 	}
 	tcp := socketOf(conn)
+	if conn == net.Conn(tcp) {
+		conn = rawio.Wrap(tcp)
+	}
 	uc := &upstreamConn{key: key, conn: conn, tcp: tcp, addr: tcp.RemoteAddr().(*net.TCPAddr).AddrPort()}
 	uc.addr = netip.AddrPortFrom(uc.addr.Addr().Unmap(), uc.addr.Port())
 	if key.tls {

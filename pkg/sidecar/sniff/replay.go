@@ -3,17 +3,25 @@ package sniff
 import (
 	"io"
 	"net"
+
+	"egress.io/egress/pkg/sidecar/rawio"
 )
 
 // Replay returns c with the bytes Read or More took from it put back: reading it replays them before
 // reading the socket again, so the path it is handed to sees the stream from its start.
-func Replay(c *net.TCPConn, peeked []byte) net.Conn { return &replayConn{TCPConn: c, peeked: peeked} }
+// Its reads and writes are raw system calls (package rawio).
+func Replay(c *net.TCPConn, peeked []byte) net.Conn {
+	return &replayConn{TCPConn: c, io: rawio.Wrap(c), peeked: peeked}
+}
 
 // replayConn is Replay's connection.
 type replayConn struct {
 	*net.TCPConn
+	io     net.Conn
 	peeked []byte
 }
+
+func (c *replayConn) Write(p []byte) (int, error) { return c.io.Write(p) }
 
 func (c *replayConn) Read(p []byte) (int, error) {
 	if len(c.peeked) > 0 {
@@ -24,7 +32,7 @@ func (c *replayConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	return c.TCPConn.Read(p)
+	return c.io.Read(p)
 }
 
 // WriteTo writes the replayed bytes, then the socket's (io.Copy would otherwise use the socket's WriteTo

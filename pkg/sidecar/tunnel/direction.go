@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"egress.io/egress/pkg/sidecar/rawio"
 )
 
 // idleAfter is how long a direction waits for bytes in Go's poller, holding its goroutine, before it is
@@ -133,7 +135,7 @@ func spliceOnce(pipes *Pipes, src, dst *net.TCPConn, srcRaw, dstRaw syscall.RawC
 				return true
 			}
 		}
-		n, spliceErr = unix.Splice(int(fd), nil, p.w, nil, maxSpliceBytes, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		n, spliceErr = rawio.Splice(int(fd), p.w, maxSpliceBytes, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		if spliceErr == unix.EAGAIN {
 			// Nothing to read yet: give the pipe back before waiting.
 			pipes.put(p)

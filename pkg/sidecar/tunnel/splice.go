@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"egress.io/egress/pkg/sidecar/rawio"
 )
 
 // maxSpliceBytes is the most one splice(2) call moves: the capacity of a default pipe.
@@ -154,7 +156,7 @@ func drainPipe(p *pipe, dst syscall.RawConn, n int64) error {
 		var m int64
 		var spliceErr error
 		err := dst.Write(func(fd uintptr) bool {
-			m, spliceErr = unix.Splice(p.r, nil, int(fd), nil, int(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			m, spliceErr = rawio.Splice(p.r, int(fd), int(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 			return spliceErr != unix.EAGAIN
 		})
 		if err := errors.Join(err, spliceErr); err != nil {
