@@ -28,10 +28,11 @@ type Conn struct {
 	raw syscall.RawConn
 }
 
-// Wrap returns c with raw reads and writes, or c itself when it has no raw connection.
+// Wrap returns c with raw reads and writes, or c itself when it has no raw connection (or under the race
+// detector).
 func Wrap(c *net.TCPConn) net.Conn {
 	raw, err := c.SyscallConn()
-	if err != nil {
+	if err != nil || raceEnabled {
 		return c
 	}
 	return &Conn{TCPConn: c, raw: raw}
