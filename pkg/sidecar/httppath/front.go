@@ -48,6 +48,9 @@ type clientConn struct {
 	bw   *bufio.Writer
 	idle atomic.Bool // waiting for the next request (Shutdown may close it)
 	done chan bool   // a burst's result
+	// busy: the app sent this burst's request within busyWait of the last answer, so the worker waits
+	// for the next one on the connection (an app that sends one request and idles costs no worker).
+	busy bool
 }
 
 // headLimit bounds what is read from the app while a request head is read; -1 is no bound.
@@ -92,16 +95,21 @@ func (p *Path) serveHTTP1(ctx context.Context, c net.Conn, orig netip.AddrPort) 
 		c.Close()
 	}()
 	wait := readHeaderTimeout
+	var answered time.Time
 	for {
 		cc.idle.Store(true)
 		if p.shuttingDown() || !cc.waitReadable(p.opts.Now().Add(wait)) {
 			return
 		}
 		cc.idle.Store(false)
+		now := p.opts.Now()
+		cc.busy = !answered.IsZero() && now.Sub(answered) < busyWait
+		answered = now
 		p.workers.run(burst{ctx: ctx, cc: cc, serve: p.serveBurst})
 		if !<-cc.done {
 			return
 		}
+		answered = p.opts.Now()
 		wait = p.opts.IdleTimeout
 	}
 }
@@ -131,16 +139,17 @@ func (p *Path) serveBurst(ctx context.Context, cc *clientConn) bool {
 		if !p.serveRequest(ctx, cc, req, hosts) {
 			return false
 		}
-		if cc.br.Buffered() == 0 && (p.closing.Load() || !cc.waitNext(p.opts.Now().Add(busyWait))) {
+		if cc.br.Buffered() == 0 && (!cc.busy || p.closing.Load() || !cc.waitNext(p.opts.Now().Add(busyWait))) {
 			return true // nothing more yet: wait without the buffers
 		}
 	}
 }
 
-// busyWait is how long a worker that has answered waits for the app's next request on the same connection
-// before it hands the connection back to wait without buffers. An app under load sends it within this, and
-// it is served without waking two more goroutines (the connection's, then a worker again) and the threads
-// they run on; an app that pauses costs a worker for at most this long.
+// busyWait is how long a worker that has answered waits for the app's next request on a busy connection
+// (one whose last request came within busyWait of the answer before it) before it hands the connection back
+// to wait without buffers. An app under load sends it within this, and it is served without waking two more
+// goroutines (the connection's, then a worker again) and the threads they run on; an app that pauses costs
+// a worker for at most this long.
 const busyWait = 20 * time.Millisecond
 
 // waitNext waits until the app has sent more, the deadline passes or the connection fails, and reports
