@@ -3,6 +3,7 @@ package testworld
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"time"
 
@@ -42,4 +43,29 @@ func ServeEcho(t T, ns string, addr netip.AddrPort) {
 			}()
 		}
 	}()
+}
+
+// Forward joins every connection accepted on ln to a new TCP connection to addr, both ways (a half-close
+// is passed on), until ln is closed. It is how a namespace reaches a server outside it, such as the API
+// server.
+func Forward(ln net.Listener, addr string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			up, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				return
+			}
+			defer up.Close()
+			go func() {
+				io.Copy(up, c)
+				up.(*net.TCPConn).CloseWrite()
+			}()
+			io.Copy(c, up)
+		}()
+	}
 }

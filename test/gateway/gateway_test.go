@@ -428,25 +428,7 @@ func forwardAPIServer(t *testing.T, ns string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := netnstest.Listen(t, ns, "tcp", u.Host)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				up, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
-				io.Copy(c, up)
-			}()
-		}
-	}()
+	go testworld.Forward(netnstest.Listen(t, ns, "tcp", u.Host), u.Host)
 }
 
 // serveWorld serves HTTP on worldIP:80 and HTTPS (api.partner.test) on worldIP:443 in ns.

@@ -45,51 +45,49 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	n, err := c.call(false, b)
+	if err == nil && n == 0 {
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+func (c *Conn) Write(b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		n, err := c.call(true, b[written:])
+		written += n
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// call makes one read(2) or write(2) of b once the poller reports the socket ready (waiting until then, or
+// until the deadline or Close).
+func (c *Conn) call(write bool, b []byte) (int, error) {
+	trap, op, wait := uintptr(syscall.SYS_READ), "read", c.raw.Read
+	if write {
+		trap, op, wait = syscall.SYS_WRITE, "write", c.raw.Write
+	}
 	var n uintptr
 	var errno syscall.Errno
-	err := c.raw.Read(func(fd uintptr) bool {
+	err := wait(func(fd uintptr) bool {
 		for {
-			n, _, errno = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			n, _, errno = syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 			if errno != syscall.EINTR {
 				return errno != syscall.EAGAIN
 			}
 		}
 	})
 	if err == nil && errno != 0 {
-		err = os.NewSyscallError("read", errno)
+		err = os.NewSyscallError(op, errno)
 	}
 	if err != nil {
-		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
-	}
-	if n == 0 {
-		return 0, io.EOF
+		return 0, &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 	}
 	return int(n), nil
-}
-
-func (c *Conn) Write(b []byte) (int, error) {
-	written := 0
-	for written < len(b) {
-		var n uintptr
-		var errno syscall.Errno
-		rest := b[written:]
-		err := c.raw.Write(func(fd uintptr) bool {
-			for {
-				n, _, errno = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(len(rest)))
-				if errno != syscall.EINTR {
-					return errno != syscall.EAGAIN
-				}
-			}
-		})
-		if err == nil && errno != 0 {
-			err = os.NewSyscallError("write", errno)
-		}
-		if err != nil {
-			return written, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
-		}
-		written += int(n)
-	}
-	return written, nil
 }
 
 // Splice moves up to n bytes from in to out with splice(2) (flags as given), as a raw system call; it

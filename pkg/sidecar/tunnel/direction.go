@@ -62,7 +62,7 @@ func (d *direction) run() {
 			d.deadline = now.Add(idleAfter)
 			d.src.SetReadDeadline(d.deadline)
 		}
-		n, err := spliceOnce(d.t.pipes, d.src, d.dst, d.srcRaw, d.dstRaw)
+		n, err := spliceOnce(d.t.joiner.pipes, d.src, d.dst, d.srcRaw, d.dstRaw)
 		if n > 0 {
 			d.count(n)
 		}
@@ -91,7 +91,7 @@ func (d *direction) park() bool {
 	d.deadline = time.Time{}
 	d.src.SetReadDeadline(time.Time{})
 	d.state = parked
-	if err := d.t.parker.park(d); err != nil {
+	if err := d.t.joiner.parker.park(d); err != nil {
 		// Without the parker, wait in Go's poller with no deadline: the tunnel works, it only costs
 		// its goroutine while idle.
 		d.state = running

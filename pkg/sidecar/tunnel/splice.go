@@ -33,12 +33,12 @@ func NewJoiner() (*Joiner, error) {
 
 // Tunnel is two TCP connections joined by splice(2). Close ends it at once.
 type Tunnel struct {
-	pipes          *Pipes
-	parker         *parker
-	app, up        *net.TCPConn
-	sent, received func(int64)
-	done           func(error)
-	dirs           [2]*direction // set by Start, before the directions run
+	joiner  *Joiner
+	app, up *net.TCPConn
+	sent    func(int64)
+	done    func(error)
+	dirs    [2]*direction // app → upstream, upstream → app; fixed once made
+	badConn error         // why the directions could not be made (Start reports it)
 
 	left      atomic.Int32 // directions not ended
 	errMu     sync.Mutex
@@ -50,8 +50,16 @@ type Tunnel struct {
 // moves before Start. sent and received count bytes as they are forwarded; done is called once, when both
 // directions have ended and both connections are closed, with their errors.
 func (j *Joiner) Tunnel(app, upstream *net.TCPConn, sent, received func(int64), done func(error)) *Tunnel {
-	t := &Tunnel{pipes: j.pipes, parker: j.parker, app: app, up: upstream, sent: sent, received: received, done: done}
+	t := &Tunnel{joiner: j, app: app, up: upstream, sent: sent, done: done}
 	t.left.Store(2)
+	toUp, err := newDirection(t, app, upstream, sent)
+	if err == nil {
+		var toApp *direction
+		if toApp, err = newDirection(t, upstream, app, received); err == nil {
+			t.dirs = [2]*direction{toUp, toApp}
+		}
+	}
+	t.badConn = err
 	return t
 }
 
@@ -62,25 +70,21 @@ func (j *Joiner) Tunnel(app, upstream *net.TCPConn, sent, received func(int64), 
 // a direction holds a goroutine only while its source has had bytes within idleAfter, and a pipe only
 // while bytes move.
 func (t *Tunnel) Start(peeked []byte) {
+	if t.badConn != nil {
+		t.report(t.badConn)
+		return
+	}
 	if len(peeked) > 0 {
 		n, err := t.up.Write(peeked)
 		t.sent(int64(n))
 		if err != nil {
-			t.finish(err)
+			t.report(err)
 			return
 		}
 	}
-	toUp, err := newDirection(t, t.app, t.up, t.sent)
-	if err == nil {
-		var toApp *direction
-		if toApp, err = newDirection(t, t.up, t.app, t.received); err == nil {
-			t.dirs = [2]*direction{toUp, toApp}
-			go toApp.run()
-			go toUp.run()
-			return
-		}
+	for _, d := range t.dirs {
+		go d.run()
 	}
-	t.finish(err)
 }
 
 // Join starts a tunnel and waits until it ends; it returns both directions' errors.
@@ -90,8 +94,9 @@ func (j *Joiner) Join(app, upstream *net.TCPConn, peeked []byte, sent, received 
 	return <-ended
 }
 
-// finish closes both connections and reports err, for a tunnel whose directions never started.
-func (t *Tunnel) finish(err error) {
+// report closes both connections and calls done with err: once both directions have ended, or at once
+// when they never started.
+func (t *Tunnel) report(err error) {
 	t.app.Close()
 	t.up.Close()
 	t.done(err)
@@ -109,7 +114,7 @@ func (t *Tunnel) Close() error {
 			d.mu.Lock()
 			d.closing = true
 			if d.state == parked {
-				t.parker.forget(d)
+				t.joiner.parker.forget(d)
 				d.state = ended
 				endNow = append(endNow, d)
 			}
@@ -142,12 +147,10 @@ func (t *Tunnel) ended(d *direction, err error) {
 	if t.left.Add(-1) > 0 {
 		return
 	}
-	t.app.Close()
-	t.up.Close()
 	t.errMu.Lock()
 	err = errors.Join(t.errs...)
 	t.errMu.Unlock()
-	t.done(err)
+	t.report(err)
 }
 
 // drainPipe moves n bytes from the pipe to the connection, waiting while the connection cannot take more.

@@ -24,6 +24,7 @@ import (
 	"egress.io/egress/internal/certs"
 	"egress.io/egress/internal/controlplane"
 	"egress.io/egress/internal/netnstest"
+	"egress.io/egress/internal/testworld"
 	"egress.io/egress/pkg/gateway"
 )
 
@@ -207,7 +208,7 @@ spec:
 		return nil, stop, fmt.Errorf("API server forwarder: %w", err)
 	}
 	stops = append(stops, func() { ln.Close() })
-	go forward(ln, u.Host)
+	go testworld.Forward(ln, u.Host)
 	if out, err := exec.Command("ip", "-n", b.Env.Pair.World, "addr", "add", gatewayIP+"/24", "dev", b.Env.Pair.WorldIf).CombinedOutput(); err != nil {
 		return nil, stop, fmt.Errorf("the gateway's address: %v: %s", err, out)
 	}
@@ -266,29 +267,4 @@ spec:
 		}
 	}
 	return c, stop, nil
-}
-
-// forward joins every connection accepted on ln to addr, until ln is closed.
-func forward(ln net.Listener, addr string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			up, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err != nil {
-				return
-			}
-			defer up.Close()
-			go func() {
-				io.Copy(up, c)
-				if tc, ok := up.(*net.TCPConn); ok {
-					tc.CloseWrite()
-				}
-			}()
-			io.Copy(c, up)
-		}()
-	}
 }
