@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"egress.io/egress/pkg/policy"
 	"egress.io/egress/pkg/sidecar/decide"
 	"egress.io/egress/pkg/sidecar/telemetry"
 )
@@ -60,22 +61,11 @@ func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, d
 		if body != nil {
 			req.Body = io.NopCloser(bytes.NewReader(body))
 		}
-		left := attempt < retries
-		x = p.attempt(ctx, cc, req, dec, deadline, body != nil, func(reason string, wait time.Duration) (time.Duration, bool) {
-			if !left {
-				return 0, false
-			}
-			wait = max(wait, backoff(route.Backoff, attempt+1, randomInt64N))
-			if !deadline.IsZero() && p.opts.Now().Add(wait).After(deadline) {
-				return 0, false
-			}
-			if !p.budget.allow(dec.host.Label()) {
-				dec.host.RetryBudgetExhausted(dec.route)
-				return 0, false
-			}
-			dec.host.Retry(dec.route, reason)
-			return wait, true
-		})
+		var check retryCheck
+		if attempt < retries {
+			check = p.retryCheck(route, dec.host, dec.route, deadline, attempt)
+		}
+		x = p.attempt(ctx, cc, req, dec, deadline, body != nil, check)
 		if x.retryWait < 0 {
 			break
 		}
@@ -110,6 +100,25 @@ func (p *Path) forward(ctx context.Context, cc *clientConn, req *http.Request, d
 // whether to retry and after how long; wait is the least the upstream asked for (Retry-After).
 type retryCheck func(reason string, wait time.Duration) (time.Duration, bool)
 
+// retryCheck returns the check of the attempt numbered attempt (from 0) of a request that may be retried
+// after it: the route's backoff, within the route's timeout (deadline) and the host's retry budget.
+// (A request that may not be retried has no check: its exchange, and the decision in it, stay on the
+// stack.)
+func (p *Path) retryCheck(route *policy.Route, host *telemetry.Host, routeLabel string, deadline time.Time, attempt int) retryCheck {
+	return func(reason string, wait time.Duration) (time.Duration, bool) {
+		wait = max(wait, backoff(route.Backoff, attempt+1, randomInt64N))
+		if !deadline.IsZero() && p.opts.Now().Add(wait).After(deadline) {
+			return 0, false
+		}
+		if !p.budget.allow(host.Label()) {
+			host.RetryBudgetExhausted(routeLabel)
+			return 0, false
+		}
+		host.Retry(routeLabel, reason)
+		return wait, true
+	}
+}
+
 // attempt sends the request once (again on a fresh connection when a reused one turns out closed) and
 // settles both connections. The result's retryWait is >= 0 when the request is to be sent again after it.
 func (p *Path) attempt(ctx context.Context, cc *clientConn, req *http.Request, dec decided, deadline time.Time, bodyKept bool, check retryCheck) exchange {
@@ -126,7 +135,7 @@ func (p *Path) attempt(ctx context.Context, cc *clientConn, req *http.Request, d
 		}
 		if err != nil {
 			x := exchange{err: err, retryWait: -1}
-			if reason, ok := retryForError(err); ok {
+			if reason, ok := retryForError(err); ok && check != nil {
 				if wait, ok := check(reason, 0); ok {
 					x.retryWait = wait
 				}
@@ -339,18 +348,23 @@ func (x *exchange) firstResponse(hasBody bool) (*http.Response, error) {
 
 // startBody copies the request body upstream while the response is awaited (an upstream may answer before
 // it has read the whole body).
+//
+// The copy gets what it needs, not x: a goroutine holding x would move every exchange, and the decision in
+// it, to the heap, bodies or not.
 func (x *exchange) startBody() {
-	x.bodyDone = make(chan error, 1)
-	go func() { x.bodyDone <- x.sendBody() }()
+	done := make(chan error, 1)
+	x.bodyDone = done
+	req, w, appBuf, host := x.req, x.uc.bw, x.cc.br, x.dec.host
+	go func() { done <- sendBody(req, w, appBuf, host) }()
 }
 
-// sendBody writes the request body upstream in the framing writeRequestHead announced, flushing whenever
-// the app has sent nothing more yet, then the trailers.
-func (x *exchange) sendBody() error {
-	req, w := x.req, x.uc.bw
+// sendBody writes the request body upstream to w in the framing writeRequestHead announced, flushing
+// whenever the app has sent nothing more yet (appBuf, the app connection's reader, holds nothing), then the
+// trailers.
+func sendBody(req *http.Request, w *bufio.Writer, appBuf *bufio.Reader, host *telemetry.Host) error {
 	chunked := req.ContentLength < 0
-	n, err := copyFlushing(w, req.Body, x.cc.br, chunked)
-	x.dec.host.Sent.Add(float64(n))
+	n, err := copyFlushing(w, req.Body, appBuf, chunked)
+	host.Sent.Add(float64(n))
 	if err != nil {
 		return err
 	}
