@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -25,7 +26,29 @@ import (
 // or Write: the waiting is the poller's.
 type Conn struct {
 	*net.TCPConn
-	raw syscall.RawConn
+	raw    syscall.RawConn
+	rd, wr op // a Read and a Write may run at once
+}
+
+// op is one direction's system call. It is kept with the connection, and its function bound once, so that
+// waiting for the socket allocates nothing: a closure made per call escapes through RawConn's Read and
+// Write, with its results (three allocations a call, a dozen a proxied request).
+type op struct {
+	mu    sync.Mutex // held for the whole call: a second Read (or Write) waits for the first
+	trap  uintptr
+	b     []byte
+	n     uintptr
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // do
+}
+
+func (o *op) do(fd uintptr) bool {
+	for {
+		o.n, _, o.errno = syscall.RawSyscall(o.trap, fd, uintptr(unsafe.Pointer(&o.b[0])), uintptr(len(o.b)))
+		if o.errno != syscall.EINTR {
+			return o.errno != syscall.EAGAIN
+		}
+	}
 }
 
 // Wrap returns c with raw reads and writes, or c itself when it has no raw connection (or under the race
@@ -35,7 +58,10 @@ func Wrap(c *net.TCPConn) net.Conn {
 	if err != nil || raceEnabled {
 		return c
 	}
-	return &Conn{TCPConn: c, raw: raw}
+	rc := &Conn{TCPConn: c, raw: raw}
+	rc.rd.trap, rc.rd.fn = syscall.SYS_READ, rc.rd.do
+	rc.wr.trap, rc.wr.fn = syscall.SYS_WRITE, rc.wr.do
+	return rc
 }
 
 // Socket returns the TCP connection.
@@ -67,25 +93,26 @@ func (c *Conn) Write(b []byte) (int, error) {
 // call makes one read(2) or write(2) of b once the poller reports the socket ready (waiting until then, or
 // until the deadline or Close).
 func (c *Conn) call(write bool, b []byte) (int, error) {
-	trap, op, wait := uintptr(syscall.SYS_READ), "read", c.raw.Read
+	o, name := &c.rd, "read"
 	if write {
-		trap, op, wait = syscall.SYS_WRITE, "write", c.raw.Write
+		o, name = &c.wr, "write"
 	}
-	var n uintptr
-	var errno syscall.Errno
-	err := wait(func(fd uintptr) bool {
-		for {
-			n, _, errno = syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-			if errno != syscall.EINTR {
-				return errno != syscall.EAGAIN
-			}
-		}
-	})
+	o.mu.Lock()
+	o.b = b
+	var err error
+	if write {
+		err = c.raw.Write(o.fn)
+	} else {
+		err = c.raw.Read(o.fn)
+	}
+	n, errno := o.n, o.errno
+	o.b = nil
+	o.mu.Unlock()
 	if err == nil && errno != 0 {
-		err = os.NewSyscallError(op, errno)
+		err = os.NewSyscallError(name, errno)
 	}
 	if err != nil {
-		return 0, &net.OpError{Op: op, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		return 0, &net.OpError{Op: name, Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 	}
 	return int(n), nil
 }

@@ -81,3 +81,46 @@ func TestWriteToResetConnection(t *testing.T) {
 		t.Fatalf("write to a reset connection: %v; want a *net.OpError from write", err)
 	}
 }
+
+// TestBothWaysAtOnce reads and writes one connection from two goroutines at once, each direction waiting
+// in the poller (more than the socket buffers hold): each direction has its call's state of its own.
+func TestBothWaysAtOnce(t *testing.T) {
+	a, b := testconn.Pair(t)
+	ra, rb := Wrap(a), Wrap(b)
+	up := bytes.Repeat([]byte("0123456789abcdef"), 1<<17)
+	down := bytes.Repeat([]byte("fedcba9876543210"), 1<<17)
+	send := func(c net.Conn, payload []byte, errc chan<- error) {
+		n, err := c.Write(payload)
+		if err == nil && n != len(payload) {
+			err = io.ErrShortWrite
+		}
+		c.(interface{ CloseWrite() error }).CloseWrite()
+		errc <- err
+	}
+	errc := make(chan error, 2)
+	go send(ra, up, errc)
+	go send(rb, down, errc)
+	type result struct {
+		got []byte
+		err error
+	}
+	atB := make(chan result, 1)
+	go func() {
+		rb.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(rb)
+		atB <- result{got, err}
+	}()
+	ra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	gotA, err := io.ReadAll(ra)
+	if err != nil || !bytes.Equal(gotA, down) {
+		t.Errorf("a read %d bytes (%v), want the %d b wrote", len(gotA), err, len(down))
+	}
+	if r := <-atB; r.err != nil || !bytes.Equal(r.got, up) {
+		t.Errorf("b read %d bytes (%v), want the %d a wrote", len(r.got), r.err, len(up))
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Errorf("write: %v", err)
+		}
+	}
+}
