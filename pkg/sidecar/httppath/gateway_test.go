@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"egress.io/egress/api/v1alpha1"
 	"egress.io/egress/pkg/policy/policytest"
 )
 
@@ -77,5 +80,49 @@ func TestThroughGateway(t *testing.T) {
 			!strings.Contains(resp.Header.Get("X-Egress-Error"), "gateway partners") {
 			t.Errorf("%s: %d %q, want %d %s... naming the gateway", c.name, resp.StatusCode, resp.Header.Get("X-Egress-Error"), c.status, c.header)
 		}
+	}
+}
+
+// TestH2CKeepsWaysOutApart sends h2c streams to one host while its rule set's gateway changes under
+// connections the front end keeps (as a connection in use when the policy changed is kept): a stream
+// routed through the gateway never reuses a direct connection, and a direct one never a tunnel.
+func TestH2CKeepsWaysOutApart(t *testing.T) {
+	var peers sync.Map // request number → the upstream's view of the connection it came on
+	env, p := newUpstreamEnv(t, "api.example.test", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peers.Store(r.URL.Query().Get("n"), r.RemoteAddr)
+	}))
+	direct := policytest.RuleSet("direct", fmt.Sprintf("api.example.test:%d", p), fmt.Sprintf("127.0.0.1:%d", p))
+	via := policytest.RuleSet("via", fmt.Sprintf("api.example.test:%d", p))
+	via.Spec.Gateway = "partners"
+	tunnels := &fakeTunnels{upstream: fmt.Sprintf("127.0.0.1:%d", p)}
+	env.decider.Gateways = tunnels
+	client := env.h2cClient()
+	defer client.CloseIdleConnections()
+	get := func(n int, set v1alpha1.EgressRuleSet) string {
+		t.Helper()
+		env.policy.Store(policytest.Compile(t, set)) // without dropping idle connections
+		resp, err := client.Get(fmt.Sprintf("http://api.example.test:%d/?n=%d", p, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", n, resp.StatusCode, resp.Header.Get("X-Egress-Denied"))
+		}
+		peer, _ := peers.Load(strconv.Itoa(n))
+		return peer.(string)
+	}
+	first := get(1, direct)
+	viaGateway := get(2, via)
+	if viaGateway == first || len(tunnels.asked) != 1 {
+		t.Fatalf("routed through the gateway, the stream reused the direct connection (tunnels asked: %q)", tunnels.asked)
+	}
+	if again := get(3, direct); again == viaGateway {
+		t.Errorf("direct again, the stream went through the gateway's tunnel")
+	} else if again != first {
+		t.Errorf("direct again, the stream did not reuse the direct connection (%s, then %s)", first, again)
+	}
+	if again := get(4, via); again != viaGateway || len(tunnels.asked) != 1 {
+		t.Errorf("through the gateway again, the stream did not reuse the tunnel (tunnels asked: %q)", tunnels.asked)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,14 +24,28 @@ import (
 // h2Front serves HTTP/2 with prior knowledge (h2c): net/http's server decides every stream on its own
 // authority, and pooled transports forward it (plain HTTP/1.1, or TLS origination speaking HTTP/2 when the
 // upstream offers it, as gRPC needs). A transport dials only what the stream's verdict says.
+//
+// A Transport pools connections by name and port alone, so each way out (direct, or through one gateway)
+// has proxies and transports of its own: a stream routed through a gateway never reuses a direct
+// connection, nor the other way round, when a rule set's gateway changes. (Within one way, a connection is
+// reused for the name and port it was dialled for whatever the name resolves to now, as any HTTP client
+// does; the HTTP/1.x path's own pool also checks the address against the request's verdict.)
 type h2Front struct {
-	p          *Path
-	server     *http.Server
-	ln         *connListener
-	start      sync.Once
-	plain      *httputil.ReverseProxy
-	origin     *httputil.ReverseProxy
-	transports []*http.Transport
+	p         *Path
+	server    *http.Server
+	ln        *connListener
+	start     sync.Once
+	tlsConfig *tls.Config
+	errorLog  *log.Logger
+
+	mu   sync.Mutex
+	ways map[string]*h2Way // by gateway name, "" for direct
+}
+
+// h2Way is the reverse proxies of one way out: plain HTTP/1.1, and TLS origination.
+type h2Way struct {
+	plain, origin *httputil.ReverseProxy
+	transports    [2]*http.Transport
 }
 
 // h2Conn is an h2c connection handed to the server; done is closed when the server closes it.
@@ -61,21 +76,32 @@ type h2State struct {
 }
 
 func newH2Front(p *Path, tlsConfig *tls.Config) *h2Front {
-	f := &h2Front{p: p, ln: newConnListener()}
+	f := &h2Front{p: p, ln: newConnListener(), tlsConfig: tlsConfig.Clone(), ways: map[string]*h2Way{}}
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
-	errorLog := slog.NewLogLogger(p.opts.Log.Handler(), slog.LevelDebug)
+	f.errorLog = slog.NewLogLogger(p.opts.Log.Handler(), slog.LevelDebug)
 	f.server = &http.Server{
 		Handler:           f,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       p.opts.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		Protocols:         &protocols,
-		ErrorLog:          errorLog,
+		ErrorLog:          f.errorLog,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},
 	}
+	return f
+}
+
+// way returns the proxies of the way out through gateway ("" for direct), made on first use.
+func (f *h2Front) way(gateway string) *h2Way {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if w := f.ways[gateway]; w != nil {
+		return w
+	}
+	p := f.p
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
 		st := ctx.Value(stateKey{}).(*h2State)
 		return decide.Connect(ctx, st.dec.v, p.opts.ConnectTimeout)
@@ -96,20 +122,20 @@ func newH2Front(p *Path, tlsConfig *tls.Config) *h2Front {
 	}
 	plain, origin := base(), base()
 	origin.ForceAttemptHTTP2 = true
-	origin.TLSClientConfig = tlsConfig.Clone()
-	f.transports = []*http.Transport{plain, origin}
+	origin.TLSClientConfig = f.tlsConfig.Clone()
 	proxy := func(t *http.Transport) *httputil.ReverseProxy {
 		return &httputil.ReverseProxy{
 			Transport:      &retryingTransport{base: t, p: p},
 			Rewrite:        f.rewrite,
 			FlushInterval:  -1, // every write is a DATA frame the app gets at once
-			ErrorLog:       errorLog,
+			ErrorLog:       f.errorLog,
 			ErrorHandler:   f.upstreamError,
 			ModifyResponse: f.modifyResponse,
 		}
 	}
-	f.plain, f.origin = proxy(plain), proxy(origin)
-	return f
+	w := &h2Way{plain: proxy(plain), origin: proxy(origin), transports: [2]*http.Transport{plain, origin}}
+	f.ways[gateway] = w
+	return w
 }
 
 // serve hands c to the server and waits until the server is done with it.
@@ -124,8 +150,12 @@ func (f *h2Front) serve(c net.Conn, orig netip.AddrPort) {
 }
 
 func (f *h2Front) closeIdle() {
-	for _, t := range f.transports {
-		t.CloseIdleConnections()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, w := range f.ways {
+		for _, t := range w.transports {
+			t.CloseIdleConnections()
+		}
 	}
 }
 
@@ -210,9 +240,10 @@ func (f *h2Front) forward(w http.ResponseWriter, r *http.Request, dec decided, s
 		ctx, cancel = context.WithDeadline(ctx, start.Add(route.Timeout))
 		defer cancel()
 	}
-	proxy := f.plain
+	way := f.way(dec.v.Gateway)
+	proxy := way.plain
 	if dec.target.Originate {
-		proxy = f.origin
+		proxy = way.origin
 	}
 	proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
 }
