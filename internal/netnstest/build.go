@@ -13,7 +13,7 @@ import (
 // It returns the binary's path and a function that removes the directory. TestMain can call it, as it
 // needs no *testing.T.
 func BuildBinary(pkg string) (binary string, remove func(), err error) {
-	dir, err := os.MkdirTemp("", "netnstest-bin-")
+	dir, err := TempDir("bin-")
 	if err != nil {
 		return "", nil, fmt.Errorf("building %s: %w", pkg, err)
 	}

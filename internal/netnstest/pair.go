@@ -8,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 )
 
@@ -50,30 +48,7 @@ type Option func(*Pair)
 // IPv4-only cluster.
 func WithoutIPv6() Option { return func(p *Pair) { p.IPv6 = false } }
 
-var (
-	pairCount atomic.Int32
-	sweepOnce sync.Once
-	// ownName matches the namespaces NewPair names, capturing the creating process's pid.
-	ownName = regexp.MustCompile(`^egt(\d+)-\d+(?:[pw]|n\d+)$`)
-)
-
-// sweepStale deletes the namespaces of test processes that no longer run: t.Cleanup never ran in a
-// process killed by a test timeout. Namespaces of live processes are left alone.
-func sweepStale() {
-	entries, err := os.ReadDir(netnsDir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		m := ownName.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join("/proc", m[1])); errors.Is(err, fs.ErrNotExist) {
-			exec.Command("ip", "netns", "delete", e.Name()).Run()
-		}
-	}
-}
+var pairCount atomic.Int32
 
 // CreatePair creates a fresh pair with unique names, loopback up in both namespaces, PodIPv4/PodIPv6 and
 // WorldIPv4/WorldIPv6 on the veth (/24 and /64, IPv6 without duplicate address detection so it is usable

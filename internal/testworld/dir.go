@@ -3,13 +3,15 @@ package testworld
 import (
 	"os"
 	"sync"
+
+	"egress.io/egress/internal/netnstest"
 )
 
 // Dir returns a new directory that every UID can read (the sidecar and nginx run as other users), removed
-// in t.Cleanup.
+// in t.Cleanup (and by netnstest's stale sweep when the test binary was killed first).
 func Dir(t T, pattern string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", pattern)
+	dir, err := netnstest.TempDir(pattern)
 	if err != nil {
 		t.Fatalf("creating a work directory: %v", err)
 	}

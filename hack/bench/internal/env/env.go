@@ -72,7 +72,7 @@ func New(ctx context.Context, opts Options) (e *Env, err error) {
 			e = nil
 		}
 	}()
-	if e.Dir, err = os.MkdirTemp("", "egress-bench-"); err != nil {
+	if e.Dir, err = netnstest.TempDir("bench-"); err != nil { // swept once this process is gone
 		return e, fmt.Errorf("work directory: %w", err)
 	}
 	if err = os.Chmod(e.Dir, 0o755); err != nil {
