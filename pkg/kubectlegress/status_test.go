@@ -50,3 +50,37 @@ func TestStatus(t *testing.T) {
 		t.Errorf("%+v", st)
 	}
 }
+
+// TestStatusAllNamespaces lists every namespace's pods (named with their namespace), rule sets and denials.
+func TestStatusAllNamespaces(t *testing.T) {
+	f := shopCluster()
+	f.pods = append(f.pods, injectedPod("billing", "invoices-1", map[string]string{"app": "invoices"}, true))
+	f.sets = append(f.sets, ruleSet("billing", "ledger", nil, "", "ledger.example.test:443"))
+	f.summaries["invoices-1"] = summaryOf("deny tls ledger-v2.example.test:443 4 2 8")
+
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"status", "-A"}, env(nil), &out, &errOut, fakeDial(f)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "testdata/status-all.golden", out.String())
+	for _, want := range []string{"billing/invoices-1", "shop/checkout-1", "billing/ledger", "shop/payments", "ledger-v2.example.test:443"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status -A does not show %s:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"status", "--all-namespaces", "-o", "json"}, env(nil), &out, &errOut, fakeDial(f)); err != nil {
+		t.Fatal(err)
+	}
+	var st Status
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	namespaces := map[string]int{}
+	for _, p := range st.Pods {
+		namespaces[p.Namespace]++
+	}
+	if namespaces["billing"] != 1 || namespaces["shop"] != 5 || len(st.RuleSets) != 3 {
+		t.Errorf("pods by namespace %v, %d rule sets; want billing 1, shop 5, 3 rule sets", namespaces, len(st.RuleSets))
+	}
+}
