@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +25,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"egress.io/egress/hack/bench/internal/env"
 	"egress.io/egress/hack/bench/internal/report"
@@ -39,6 +43,9 @@ func main() {
 		<-ctx.Done()
 		stop() // the next signal gets the default action: exit at once
 	}()
+	// The gateway scenario's control plane (envtest) logs through controller-runtime's logger, which
+	// prints a stack trace of its own when no logger was set; its warnings go to stderr.
+	ctrllog.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	interrupted := ctx.Err() != nil
 	stop()

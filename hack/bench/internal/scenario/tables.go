@@ -16,7 +16,7 @@ func (b *Bench) Tables() []report.Table {
 	var tables []report.Table
 	for _, t := range []func() (report.Table, bool){
 		b.originationRPSTable, b.originationCPUTable, b.latencyTable, b.originationSyscallTable, b.passthroughTable, b.syscallTable,
-		b.memoryTable, b.policyTable, b.reloadTable,
+		b.memoryTable, b.policyTable, b.reloadTable, b.gatewayTable,
 	} {
 		if table, ok := t(); ok {
 			tables = append(tables, table)
