@@ -18,11 +18,14 @@ func TestSweepStaleRemovesWhatADeadProcessLeft(t *testing.T) {
 	SkipIfShort(t)
 	RequireRoot(t)
 	RequireCommands(t, "ip", "sleep")
-	gone := exec.Command("true")
-	if err := gone.Run(); err != nil {
+	// The leftovers are tagged with the pid of a process that runs while they are made and ends before the
+	// sweep: a sweep of another test binary starting meanwhile leaves them alone until they are whole.
+	owner := exec.Command("sleep", "60")
+	if err := owner.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadPID := gone.Process.Pid
+	t.Cleanup(func() { owner.Process.Kill(); owner.Wait() })
+	deadPID := owner.Process.Pid
 
 	ns := fmt.Sprintf("egt%d-1p", deadPID)
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
@@ -47,6 +50,8 @@ func TestSweepStaleRemovesWhatADeadProcessLeft(t *testing.T) {
 	}
 	defer os.RemoveAll(liveDir)
 
+	owner.Process.Kill()
+	owner.Wait()
 	sweepStale()
 
 	err = orphan.Wait()
