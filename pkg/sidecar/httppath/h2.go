@@ -8,10 +8,12 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,8 +40,9 @@ type h2Front struct {
 	tlsConfig *tls.Config
 	errorLog  *log.Logger
 
-	mu   sync.Mutex
-	ways map[string]*h2Way // by gateway name, "" for direct
+	direct *h2Way
+	mu     sync.Mutex
+	ways   map[string]*h2Way // by gateway name, made on first use
 }
 
 // h2Way is the reverse proxies of one way out: plain HTTP/1.1, and TLS origination.
@@ -76,7 +79,7 @@ type h2State struct {
 }
 
 func newH2Front(p *Path, tlsConfig *tls.Config) *h2Front {
-	f := &h2Front{p: p, ln: newConnListener(), tlsConfig: tlsConfig.Clone(), ways: map[string]*h2Way{}}
+	f := &h2Front{p: p, ln: newConnListener(), tlsConfig: tlsConfig, ways: map[string]*h2Way{}}
 	var protocols http.Protocols
 	protocols.SetUnencryptedHTTP2(true)
 	f.errorLog = slog.NewLogLogger(p.opts.Log.Handler(), slog.LevelDebug)
@@ -91,16 +94,28 @@ func newH2Front(p *Path, tlsConfig *tls.Config) *h2Front {
 			return context.WithValue(ctx, connKey{}, c)
 		},
 	}
+	f.direct = f.newWay()
 	return f
 }
 
-// way returns the proxies of the way out through gateway ("" for direct), made on first use.
+// way returns the proxies of the way out through gateway ("" for direct); a gateway's are made on first
+// use.
 func (f *h2Front) way(gateway string) *h2Way {
+	if gateway == "" {
+		return f.direct
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if w := f.ways[gateway]; w != nil {
-		return w
+	w := f.ways[gateway]
+	if w == nil {
+		w = f.newWay()
+		f.ways[gateway] = w
 	}
+	return w
+}
+
+// newWay makes the proxies of one way out, with transports of their own.
+func (f *h2Front) newWay() *h2Way {
 	p := f.p
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
 		st := ctx.Value(stateKey{}).(*h2State)
@@ -133,9 +148,7 @@ func (f *h2Front) way(gateway string) *h2Way {
 			ModifyResponse: f.modifyResponse,
 		}
 	}
-	w := &h2Way{plain: proxy(plain), origin: proxy(origin), transports: [2]*http.Transport{plain, origin}}
-	f.ways[gateway] = w
-	return w
+	return &h2Way{plain: proxy(plain), origin: proxy(origin), transports: [2]*http.Transport{plain, origin}}
 }
 
 // serve hands c to the server and waits until the server is done with it.
@@ -152,7 +165,7 @@ func (f *h2Front) serve(c net.Conn, orig netip.AddrPort) {
 func (f *h2Front) closeIdle() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, w := range f.ways {
+	for _, w := range append(slices.Collect(maps.Values(f.ways)), f.direct) {
 		for _, t := range w.transports {
 			t.CloseIdleConnections()
 		}
