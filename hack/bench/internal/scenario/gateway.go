@@ -54,7 +54,7 @@ func (b *Bench) Gateway(ctx context.Context) error {
 	defer stop()
 	contenders := []*contender.Contender{b.sidecar, gw}
 	for _, conns := range b.Cfg.Connections {
-		params := fmt.Sprintf("origination connections=%d", conns)
+		params := gatewayOriginationParams(conns)
 		for round := range b.Cfg.Rounds {
 			for _, c := range contenders {
 				r, err := b.runWrk(ctx, c, originationRun(c, conns))
@@ -68,7 +68,7 @@ func (b *Bench) Gateway(ctx context.Context) error {
 			}
 		}
 	}
-	params := fmt.Sprintf("passthrough connections=%d", b.Cfg.PassthroughConnections)
+	params := gatewayPassthroughParams(b.Cfg.PassthroughConnections)
 	for round := range b.Cfg.Rounds {
 		for _, c := range contenders {
 			r, err := b.runWrk(ctx, c, wrk.Run{URL: directURL, Connections: b.Cfg.PassthroughConnections, Timeout: 10 * time.Second})
@@ -79,7 +79,7 @@ func (b *Bench) Gateway(ctx context.Context) error {
 			b.logf("gateway %s round %d/%d %-16s %8.0f req/s  errors %d", params, round+1, b.Cfg.Rounds, c.Name, r.GoodRPS(), r.Errors())
 		}
 	}
-	params = fmt.Sprintf("origination rate=%.0f", b.Cfg.OpenLoop.Rate)
+	params = gatewayRateParams(b.Cfg.OpenLoop.Rate)
 	for round := range b.Cfg.Rounds {
 		p50, p99 := map[string]float64{}, map[string]float64{}
 		for _, c := range contenders {
@@ -98,6 +98,20 @@ func (b *Bench) Gateway(ctx context.Context) error {
 	}
 	return nil
 }
+
+// gatewayOriginationParams names the gateway scenario's origination series at conns connections (as it
+// records them and gatewayTable reads them).
+func gatewayOriginationParams(conns int) string {
+	return fmt.Sprintf("origination connections=%d", conns)
+}
+
+// gatewayPassthroughParams names its series of HTTPS the app speaks, at conns connections.
+func gatewayPassthroughParams(conns int) string {
+	return fmt.Sprintf("passthrough connections=%d", conns)
+}
+
+// gatewayRateParams names its latency series at a fixed rate.
+func gatewayRateParams(rate float64) string { return fmt.Sprintf("origination rate=%.0f", rate) }
 
 // startGatewayPath starts a control plane (KUBEBUILDER_ASSETS), the pod's object, its token, the rule set,
 // the gateway in the world namespace, and a second sidecar whose rule set routes the origin through it.

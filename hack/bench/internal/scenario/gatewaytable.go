@@ -10,8 +10,7 @@ import (
 // gatewayTable sets the sidecar alone beside the sidecar through a gateway, for each load of the gateway
 // scenario.
 func (b *Bench) gatewayTable() (report.Table, bool) {
-	first := fmt.Sprintf("origination connections=%d", b.Cfg.Connections[0])
-	if b.Res.Get(key(scGateway, mRPS, first, contender.Sidecar)) == nil {
+	if b.Res.Get(key(scGateway, mRPS, gatewayOriginationParams(b.Cfg.Connections[0]), contender.Sidecar)) == nil {
 		return report.Table{}, false
 	}
 	t := report.Table{
@@ -23,14 +22,14 @@ func (b *Bench) gatewayTable() (report.Table, bool) {
 		t.Rows = append(t.Rows, []string{label, b.med(alone), b.med(via), report.Ratio(b.Res.RoundRatio(via, alone))})
 	}
 	for _, c := range b.Cfg.Connections {
-		row(fmt.Sprintf("origination, %s (req/s)", connsText(c)), mRPS, fmt.Sprintf("origination connections=%d", c))
+		row(fmt.Sprintf("origination, %s (req/s)", connsText(c)), mRPS, gatewayOriginationParams(c))
 	}
 	for _, c := range b.Cfg.Connections {
-		row(fmt.Sprintf("sidecar CPU s per 10k origination requests, %s", connsText(c)), mCPU10k, fmt.Sprintf("origination connections=%d", c))
+		row(fmt.Sprintf("sidecar CPU s per 10k origination requests, %s", connsText(c)), mCPU10k, gatewayOriginationParams(c))
 	}
 	row(fmt.Sprintf("HTTPS the app speaks, %s (req/s)", connsText(b.Cfg.PassthroughConnections)), mRPS,
-		fmt.Sprintf("passthrough connections=%d", b.Cfg.PassthroughConnections))
-	rate := fmt.Sprintf("origination rate=%.0f", b.Cfg.OpenLoop.Rate)
+		gatewayPassthroughParams(b.Cfg.PassthroughConnections))
+	rate := gatewayRateParams(b.Cfg.OpenLoop.Rate)
 	for _, p := range []struct{ label, metric, added string }{{"p50", mP50, mAddedP50}, {"p99", mP99, mAddedP99}} {
 		added, sign := b.Res.Median(key(scGateway, p.added, rate, viaGateway)), "+"
 		if added < 0 {
